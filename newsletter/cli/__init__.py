@@ -1,0 +1,20 @@
+"""The `newsletter` command. Each sub-module adds its commands to `app`."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="newsletter",
+    help="Compose seminar newsletters and send them to mailing lists.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Imported for their side effect of registering commands on `app`.
+from newsletter.cli import build, lists, subscribers  # noqa: E402, F401
+
+
+def main() -> None:
+    app()

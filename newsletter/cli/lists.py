@@ -1,0 +1,3 @@
+"""Placeholder: commands are added here by their issue."""
+
+from __future__ import annotations

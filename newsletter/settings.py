@@ -1,0 +1,97 @@
+"""Configuration from the environment and `.env`. `.env.example` documents every setting."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsletter.errors import ConfigError
+
+
+class Brand(BaseModel):
+    """How the newsletter looks and who sends it: configuration, not template edits."""
+
+    name: str = "MUSLIM Institute"
+    postal_address: str = "Islamabad, Pakistan"
+    website: str = "https://example.org"
+    # A path (relative to the working directory) or an https URL; empty means a text wordmark.
+    logo: str = ""
+    primary_colour: str = "#0b5d3b"
+    accent_colour: str = "#c8a13a"
+    text_colour: str = "#222222"
+    background_colour: str = "#f3f3f3"
+    font_family: str = "Georgia, 'Times New Roman', serif"
+    heading_font_family: str = "Helvetica, Arial, sans-serif"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSLETTER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr | None = None
+    data_dir: Path = Path("subscribers")
+    database_url: str = ""
+    from_address: str = Field(
+        default="MUSLIM Institute <newsletter@example.org>",
+        validation_alias=AliasChoices("NEWSLETTER_FROM", "from_address"),
+    )
+    reply_to: str | None = None
+    unsubscribe_mailto: str | None = None
+    images: Literal["hosted", "inline"] = "hosted"
+    brand: Brand = Brand()
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'newsletter.db'}"
+
+    def signing_key(self) -> bytes:
+        """The HMAC key for signed links.
+
+        Taken from NEWSLETTER_SECRET_KEY; without it, a random key is created once in the
+        git-ignored data folder, so a fresh checkout works and links stay valid across runs.
+        """
+        if self.secret_key is not None:
+            key = self.secret_key.get_secret_value()
+            if len(key) < 16:
+                raise ConfigError("NEWSLETTER_SECRET_KEY must be at least 16 characters")
+            return key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret.key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+            # link() fails if another process won the race; then its key is the one to use.
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip().encode()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

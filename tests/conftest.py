@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from newsletter.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "khojaly-seminar-2022" / "record.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own data folder and secret key, and no stray .env."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(__import__("os").environ):
+        if name.startswith("NEWSLETTER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("NEWSLETTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-0123456789")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
