@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from newsletter.compose.issue import Asset
+
 # Primary language subtags written right to left.
 RTL_LANGUAGES = frozenset(
     {"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ku", "ps", "sd", "syr", "ug", "ur", "yi"}
@@ -94,10 +96,14 @@ class Record(_Strict):
 
 
 class LoadedRecord(BaseModel):
-    """A record together with the folder its relative photo paths are resolved against."""
+    """A record with what was read from disk for it, so composing needs no I/O.
 
-    model_config = ConfigDict(frozen=True)
+    `photos` maps each speaker's `photo` value that is a local path to its file's content;
+    https photos are not fetched and stay out of it.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     record: Record
-    base_dir: Path
     source: Path
+    photos: dict[str, Asset] = {}
