@@ -1,20 +1,70 @@
-"""The seminar record: what comms staff write after a seminar, validated."""
+"""The seminar record: what comms staff write after a seminar, validated.
+
+`load_record` reads a record from YAML or JSON and reports every problem at once, each on
+one line as `FILE:LINE PATH: message`, so staff can fix a record in one pass.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import difflib
+import json
 import re
-from pathlib import Path
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
 
+from newsletter.assets import EXTENSIONS, AssetError, read_asset
 from newsletter.compose.issue import Asset
+from newsletter.errors import RecordError
 
 # Primary language subtags written right to left.
 RTL_LANGUAGES = frozenset(
     {"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ku", "ps", "sd", "syr", "ug", "ur", "yi"}
 )
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+
+def _date(value: object) -> object:
+    # Pydantic would read a bare number as a Unix timestamp and a datetime as a date;
+    # in a record either is a mistake.
+    if isinstance(value, dt.datetime):
+        raise ValueError("must be a date without a time, like 2022-02-24")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value.strip()!r} is not a real date") from None
+    raise ValueError(f"must be a date like 2022-02-24, not {_describe(value)}")
+
+
+def _web_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"must be an http(s) URL, not {value!r}")
+    return value
+
+
+Date = Annotated[dt.date, BeforeValidator(_date)]
+WebUrl = Annotated[str, AfterValidator(_web_url)]
 
 
 class _Strict(BaseModel):
@@ -39,15 +89,19 @@ class Speaker(_Strict):
     def _photo_location(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if "://" in value and not value.startswith("https://"):
-            raise ValueError("must be a path relative to the record or an https:// URL")
+        if "://" in value:
+            if not re.match(r"^https://[^/\s]+", value):
+                raise ValueError("must be a path relative to the record or an https:// URL")
+        elif PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute():
+            # Records travel between colleagues' machines; absolute paths would break.
+            raise ValueError("must be a path relative to the record, not an absolute path")
         return value
 
 
 class Record(_Strict):
     title: str = Field(min_length=1)
     kind: str = "Seminar"
-    date: dt.date
+    date: Date
     organiser: str = Field(min_length=1)
     partners: list[str] = []
     venue: str | None = None
@@ -56,7 +110,7 @@ class Record(_Strict):
     speakers: list[Speaker] = []
     recommendations_intro: str | None = None
     recommendations: list[str] = []
-    social: dict[str, str] = {}
+    social: dict[str, WebUrl] = {}
     footer: str | None = None
     # Optional overrides; sensible values are derived when absent.
     subject: str | None = None
@@ -67,19 +121,13 @@ class Record(_Strict):
     @classmethod
     def _bcp47(cls, value: str) -> str:
         if not _BCP47.match(value):
-            raise ValueError("must be a BCP 47 language tag such as 'en' or 'ur-PK'")
-        return value
-
-    @field_validator("social")
-    @classmethod
-    def _social_urls(cls, value: dict[str, str]) -> dict[str, str]:
-        for network, url in value.items():
-            if not url.startswith(("https://", "http://")):
-                raise ValueError(f"{network}: must be an http(s) URL")
+            raise ValueError(
+                f"must be a BCP 47 language tag such as 'en' or 'ur-PK', not {value!r}"
+            )
         return value
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Literal["ltr", "rtl"]:
         return "rtl" if self.language.split("-")[0].lower() in RTL_LANGUAGES else "ltr"
 
     @property
@@ -99,7 +147,7 @@ class LoadedRecord(BaseModel):
     """A record with what was read from disk for it, so composing needs no I/O.
 
     `photos` maps each speaker's `photo` value that is a local path to its file's content;
-    https photos are not fetched and stay out of it.
+    https photos are not fetched and stay out of it. `source` is the record file, absolute.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -107,3 +155,329 @@ class LoadedRecord(BaseModel):
     record: Record
     source: Path
     photos: dict[str, Asset] = {}
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+Loc = tuple[str | int, ...]
+
+
+class _Problems:
+    """Problems found in one file, kept with their line so they can be listed in order."""
+
+    def __init__(self, shown_as: str) -> None:
+        self.shown_as = shown_as
+        self._items: list[tuple[int, str]] = []
+
+    def add(self, line: int | None, loc: Loc, message: str) -> None:
+        where = self.shown_as if line is None else f"{self.shown_as}:{line}"
+        path = _format_loc(loc)
+        self._items.append(
+            (line or 0, f"{where} {path}: {message}" if path else f"{where}: {message}")
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def error(self) -> RecordError:
+        return RecordError([text for _, text in sorted(self._items, key=lambda item: item[0])])
+
+
+def load_record(path: Path) -> LoadedRecord:
+    """Read, validate and gather the photos of the record at `path`.
+
+    Raises RecordError listing every problem found, not just the first.
+    """
+    problems = _Problems(str(path))
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        problems.add(
+            None,
+            (),
+            f"unsupported record format {path.suffix or '(none)'!r}; use .yaml, .yml or .json",
+        )
+        raise problems.error()
+    text = _read_text(path, problems)
+    parsed = _parse_json(text, problems) if fmt == "json" else _parse_yaml(text, problems)
+    if parsed is None:
+        raise problems.error()
+    data, lines = parsed
+
+    if not isinstance(data, dict):
+        problems.add(
+            lines.get((), 1), (), f"the record must be a mapping of fields, not {_describe(data)}"
+        )
+        raise problems.error()
+
+    record: Record | None = None
+    try:
+        record = Record.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            problems.add(_line_for(loc, lines, err["type"] == "missing"), loc, _message(err, fmt))
+
+    photos = _read_photos(data, path, lines, problems)
+    if problems or record is None:
+        raise problems.error()
+    return LoadedRecord(record=record, source=path.resolve(), photos=photos)
+
+
+def _read_text(path: Path, problems: _Problems) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        problems.add(None, (), f"cannot read the record: {(exc.strerror or str(exc)).lower()}")
+        raise problems.error() from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.add(raw[: exc.start].count(b"\n") + 1, (), "the file is not valid utf-8 text")
+        raise problems.error() from None
+
+
+# Each value's line: for a mapping entry the line of its key (the value of a block
+# scalar or nested mapping starts later), for a list item the item's own line.
+Lines = dict[Loc, int]
+
+
+def _parse_yaml(text: str, problems: _Problems) -> tuple[Any, Lines] | None:
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
+        problems.add(
+            _reader_error_line(text, exc), (), f"character U+{char:04X} is not allowed in yaml"
+        )
+        return None
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            problems.add(1, (), "the record is empty")
+            return None
+        lines: Lines = {}
+        return _Builder(loader, text, "yaml", lines, problems).build(node, ()), lines
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problems.add(
+            mark.line + 1 if mark else None, (), f"yaml syntax error: {_yaml_problem(exc)}"
+        )
+        return None
+    finally:
+        loader.dispose()
+
+
+def _reader_error_line(text: str, exc: yaml.reader.ReaderError) -> int:
+    return text[: exc.position].count("\n") + 1
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or exc.context or "invalid yaml"
+    if exc.problem and exc.context and not exc.context.startswith("while "):
+        # e.g. "expected a single document in the stream" + "but found another document"
+        problem = f"{exc.context}, {exc.problem}"
+    if problem == "mapping values are not allowed here":
+        return f"{problem} (put text containing ': ' in quotes)"
+    return problem
+
+
+def _parse_json(text: str, problems: _Problems) -> tuple[Any, Lines] | None:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problems.add(exc.lineno, (), f"json syntax error: {exc.msg[0].lower()}{exc.msg[1:]}")
+        return None
+    # JSON is parsed a second time as YAML only to learn where each value sits. Literal
+    # tabs can only be whitespace between tokens in valid JSON, and YAML rejects some of
+    # those, so they become spaces (same length: positions are kept). Scalars are then
+    # decoded as JSON from their source text, so JSON semantics win over YAML's.
+    lines: Lines = {}
+    try:
+        loader = yaml.SafeLoader(text.replace("\t", " "))
+    except yaml.YAMLError:
+        # Raw characters YAML refuses (e.g. C1 controls) inside JSON strings: still a
+        # valid record, its problems just come without line numbers.
+        return data, lines
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return data, lines
+        return _Builder(loader, text, "json", lines, problems).build(node, ()), lines
+    except yaml.YAMLError:
+        return data, {}
+    finally:
+        loader.dispose()
+
+
+class _Builder:
+    """Turns a YAML node tree into plain data, noting each value's line on the way."""
+
+    def __init__(
+        self, loader: yaml.SafeLoader, text: str, fmt: str, lines: Lines, problems: _Problems
+    ) -> None:
+        self.loader = loader
+        self.text = text
+        self.fmt = fmt
+        self.lines = lines
+        self.problems = problems
+        self._open: set[int] = set()
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if id(node) in self._open:
+            self.problems.add(node.start_mark.line + 1, loc, "a yaml alias may not contain itself")
+            return None
+        self._open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, loc)
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+            return self._scalar(node)
+        finally:
+            self._open.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
+        if self.fmt == "yaml":
+            self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.add(line, loc, "field names must be plain text")
+                continue
+            key = str(self._scalar(key_node)) if self.fmt == "json" else key_node.value
+            if key in out:
+                self.problems.add(line, (*loc, key), "duplicate field")
+            self.lines[(*loc, key)] = line
+            out[key] = self.build(value_node, (*loc, key))
+        return out
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if self.fmt == "json":
+            return json.loads(self.text[node.start_mark.index : node.end_mark.index])
+        try:
+            return self.loader.construct_object(node)
+        except (yaml.YAMLError, ValueError):
+            # e.g. `date: 2022-02-30`, which YAML resolves as a timestamp and then cannot
+            # build; keeping the text lets validation report it with the field's name.
+            return node.value
+
+
+def _line_for(loc: Loc, lines: Lines, missing: bool) -> int | None:
+    # A missing field has no line of its own: point at the mapping that should hold it.
+    probe = loc[:-1] if missing else loc
+    while probe not in lines and probe:
+        probe = probe[:-1]
+    return lines.get(probe)
+
+
+def _format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, dt.date):
+        return "a date"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+_TYPE_MESSAGES = {
+    "string_type": "must be text",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping of fields",
+    "model_attributes_type": "must be a mapping of fields",
+}
+
+
+def _message(err: ErrorDetails, fmt: str) -> str:
+    kind, value = err["type"], err.get("input")
+    if kind == "missing":
+        return "field required"
+    if kind == "extra_forbidden":
+        return _unknown_field_message(err)
+    if kind in _TYPE_MESSAGES and value is None:
+        return "must not be empty"
+    if kind in _TYPE_MESSAGES:
+        message = f"{_TYPE_MESSAGES[kind]}, not {_describe(value)}"
+        if (
+            kind == "string_type"
+            and fmt == "yaml"
+            and isinstance(value, bool | int | float | dt.date)
+        ):
+            # YAML reads `no`, `2022` or `1.0` as non-text; quoting keeps them as written.
+            message += " (put it in quotes)"
+        return message
+    if kind in ("string_too_short", "list_too_short"):
+        return "must not be empty"
+    if kind == "string_pattern_mismatch":
+        return "may contain only lowercase letters, digits and hyphens"
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    msg = str(err["msg"])
+    return msg[:1].lower() + msg[1:]
+
+
+def _unknown_field_message(err: ErrorDetails) -> str:
+    name = str(err["loc"][-1])
+    owner = Speaker if "speakers" in err["loc"][:-1] else Record
+    close = difflib.get_close_matches(name, list(owner.model_fields), n=1)
+    return f"unknown field (did you mean {close[0]!r}?)" if close else "unknown field"
+
+
+def _read_photos(
+    data: dict[str, Any], source: Path, lines: Lines, problems: _Problems
+) -> dict[str, Asset]:
+    """Read each local speaker photo, named so every file in the issue has its own name."""
+    photos: dict[str, Asset] = {}
+    for index, speaker in _speakers(data):
+        photo = speaker.get("photo")
+        if not isinstance(photo, str) or not photo.strip() or "://" in photo:
+            continue  # absent, https (not fetched), or already reported by validation
+        photo = photo.strip()
+        if PurePosixPath(photo).is_absolute() or PureWindowsPath(photo).is_absolute():
+            continue
+        if photo in photos:
+            continue
+        try:
+            probe = read_asset(source.parent / photo, "probe")
+        except AssetError as exc:
+            loc: Loc = ("speakers", index, "photo")
+            problems.add(lines.get(loc), loc, str(exc))
+            continue
+        stem = _slug(speaker.get("name")) or "speaker"
+        filename = f"speaker-{index + 1}-{stem}{EXTENSIONS[probe.content_type]}"
+        photos[photo] = dataclasses.replace(probe, filename=filename)
+    return photos
+
+
+def _speakers(data: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
+    speakers = data.get("speakers")
+    if isinstance(speakers, list):
+        for index, speaker in enumerate(speakers):
+            if isinstance(speaker, dict):
+                yield index, speaker
+
+
+def _slug(value: object) -> str:
+    if not isinstance(value, str):
+        return ""
+    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    return "-".join(re.findall(r"[a-z0-9]+", ascii_text.lower()))[:60].strip("-")

@@ -12,6 +12,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _commands() -> None:
+    # A callback keeps `newsletter build ...` a sub-command even while it is the only one.
+    pass
+
+
 # Imported for their side effect of registering commands on `app`.
 from newsletter.cli import build, lists, subscribers  # noqa: E402, F401
 

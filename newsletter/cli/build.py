@@ -1,3 +1,189 @@
-"""Placeholder: commands are added here by their issue."""
+"""`newsletter build`: a record becomes the email, web page, PDF and a sample message on disk."""
 
 from __future__ import annotations
+
+import secrets
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+from newsletter.cli import app
+from newsletter.errors import ConfigError, NewsletterError, RecordError
+
+if TYPE_CHECKING:
+    from newsletter.compose.issue import Asset, Issue
+    from newsletter.settings import Settings
+
+# The recipient whose copy is written out, so the preview has real, working links.
+SAMPLE_NAME = "Sample Reader"
+SAMPLE_EMAIL = "reader@example.org"
+
+
+@app.command()
+def build(
+    record: Annotated[Path, typer.Argument(help="The seminar record (.yaml, .yml or .json).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the files into.")],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Treat the composer's warnings as errors.")
+    ] = False,
+    images: Annotated[
+        Literal["hosted", "inline"] | None,
+        typer.Option(help="Photos hosted under the public URL or attached inline."),
+    ] = None,
+) -> None:
+    """Build the newsletter for RECORD: email.html, email.txt, web.html, newsletter.pdf and
+    message.eml (the message a sample recipient would get)."""
+    try:
+        issue, warnings = _compose(record, images=images)
+        for warning in warnings:
+            typer.echo(f"{'error' if strict else 'warning'}: {warning}", err=True)
+        if strict and warnings:
+            typer.echo("error: --strict: nothing written", err=True)
+            raise typer.Exit(1)
+        files = _render(issue)
+        _write_all(out, files)
+    except RecordError as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(2) from None
+    except NewsletterError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"error: cannot write {out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    _report(out, files)
+
+
+def _compose(
+    record_path: Path, *, images: Literal["hosted", "inline"] | None
+) -> tuple[Issue, list[str]]:
+    # Imported here so `newsletter --help` and other commands stay quick to start.
+    from newsletter.compose import check_issue, compose_issue
+    from newsletter.record import load_record
+
+    settings = _settings()
+    loaded = load_record(record_path)
+    issue = compose_issue(
+        loaded,
+        brand=settings.brand,
+        public_url=settings.public_url,
+        images=images or settings.images,
+        logo=_logo(settings),
+    )
+    return issue, [f"{problem.code}: {problem.message}" for problem in check_issue(issue)]
+
+
+def _render(issue: Issue) -> dict[str, bytes]:
+    """Every file of the build, in memory: nothing is written until all of it exists."""
+    from newsletter.compose.pdf import render_pdf
+    from newsletter.links import Links
+    from newsletter.message import MessageTemplate, default_list_id, sender_domain_of
+    from newsletter.personalize import (
+        Personalizer,
+        Recipient,
+        personalize_html,
+        personalize_text,
+    )
+
+    settings = _settings()
+    template = MessageTemplate.build(
+        issue,
+        from_address=settings.from_address,
+        reply_to=settings.reply_to,
+        list_id=default_list_id(settings.brand.name, sender_domain_of(settings.from_address)),
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+    )
+    personalizer = Personalizer(
+        template, key=settings.signing_key(), links=Links(settings.public_url)
+    )
+    sample = Recipient(SAMPLE_EMAIL, SAMPLE_NAME, subscriber_id=0)
+    fields = personalizer.fields(sample)
+    files = {
+        "email.html": personalize_html(issue.html, fields).encode(),
+        "email.txt": personalize_text(issue.text, fields).encode(),
+        "web.html": issue.web_html.encode(),
+        "newsletter.pdf": render_pdf(issue),
+        "message.eml": personalizer.message(sample),
+    }
+    # The web version refers to these under the public URL; they are what to publish there.
+    for asset in issue.assets:
+        files[f"assets/{asset.filename}"] = asset.data
+    return files
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from newsletter.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"NEWSLETTER_{'__'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid setting: {problems}") from None
+
+
+def _logo(settings: Settings) -> Asset | None:
+    from newsletter.assets import read_asset
+
+    logo = settings.brand.logo
+    if not logo or logo.startswith(("https://", "http://")):
+        return None
+    path = Path(logo)
+    return read_asset(path, f"logo{path.suffix.lower()}")
+
+
+def _write_all(out: Path, files: dict[str, bytes]) -> None:
+    """Write every file or none: into a temporary folder beside `out`, then move into place."""
+    if out.exists() and not out.is_dir():
+        raise NewsletterError(f"{out} exists and is not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Not tempfile.mkdtemp: its 0700 mode would become the published folder's.
+    staging = out.parent / f".{out.name}.{secrets.token_hex(6)}.tmp"
+    staging.mkdir()
+    try:
+        for name, data in files.items():
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        try:
+            # The common case, a new folder: one atomic rename publishes everything.
+            staging.rename(out)
+            return
+        except OSError:
+            if not out.is_dir():
+                raise
+        # `out` exists: replace each file atomically, leaving unrelated files alone.
+        for name in files:
+            target = out / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).replace(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _report(out: Path, files: dict[str, bytes]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Wrote {out}", title_justify="left", box=None, pad_edge=False)
+    table.add_column("file")
+    table.add_column("size", justify="right")
+    for name, data in files.items():
+        table.add_row(str(out / name), _size(len(data)))
+    Console(file=sys.stdout, soft_wrap=True).print(table)
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KB"
+    return f"{count / 1024 / 1024:.1f} MB"

@@ -1,0 +1,198 @@
+"""A loaded record becomes an `Issue`: email HTML and text, web page and print page.
+
+Pure: nothing here reads files, the network or a database (the templates are compiled once
+per process, see `templates`). Jinja, MJML and CSS inlining run once per issue; recipient
+fields appear as placeholders, filled in per recipient by `newsletter.personalize`.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from newsletter.compose.brand import brand_style
+from newsletter.compose.email_html import compile_mjml, inline_css, minify
+from newsletter.compose.formatting import shorten
+from newsletter.compose.issue import Asset, Issue, placeholder
+from newsletter.compose.markdown import to_plain
+from newsletter.compose.templates import templates
+from newsletter.errors import ComposeError
+from newsletter.links import Links
+
+if TYPE_CHECKING:
+    # Only for annotations: newsletter.record imports newsletter.compose.issue at load time.
+    from newsletter.record import LoadedRecord, Record
+    from newsletter.settings import Brand
+
+ImageMode = Literal["hosted", "inline"]
+# How an image is referred to: by URL under the public site, by Content-ID, or embedded.
+_Embedding = Literal["hosted", "inline", "data"]
+
+PREHEADER_LENGTH = 140
+_SOCIAL_LABELS = {
+    "facebook": "Facebook",
+    "twitter": "Twitter",
+    "x": "X",
+    "linkedin": "LinkedIn",
+    "youtube": "YouTube",
+    "instagram": "Instagram",
+    "tiktok": "TikTok",
+    "whatsapp": "WhatsApp",
+}
+_EXTRA_BLANK_LINES = re.compile(r"\n{4,}")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+
+
+@dataclass(frozen=True)
+class _SpeakerView:
+    name: str
+    position: str | None
+    role: str
+    remarks: str
+    photo: str | None
+
+
+def compose_issue(
+    loaded: LoadedRecord,
+    *,
+    brand: Brand,
+    public_url: str,
+    images: ImageMode = "hosted",
+    logo: Asset | None = None,
+) -> Issue:
+    if images not in ("hosted", "inline"):
+        raise ComposeError(f"images must be 'hosted' or 'inline', not {images!r}")
+    record = loaded.record
+    slug = record.issue_slug
+    links = Links(public_url)
+    photos = _speaker_photos(loaded)
+    direction: Literal["ltr", "rtl"] = "rtl" if record.direction == "rtl" else "ltr"
+    subject = record.effective_subject
+    preheader = record.preheader or shorten(to_plain(record.summary), PREHEADER_LENGTH)
+
+    def image_src(image: Asset | str, how: _Embedding) -> str:
+        if isinstance(image, str):  # an https URL from the record: used as given
+            return image
+        if how == "inline":
+            return f"cid:{image.cid}"
+        if how == "data":
+            encoded = base64.b64encode(image.data).decode("ascii")
+            return f"data:{image.content_type};base64,{encoded}"
+        return links.asset(slug, image.filename)
+
+    def context(mode: Literal["email", "web", "print"], how: _Embedding) -> dict[str, Any]:
+        return {
+            "mode": mode,
+            "record": record,
+            "brand": brand,
+            "style": brand_style(brand),
+            "subject": subject,
+            "preheader": preheader,
+            "language": record.language,
+            "direction": direction,
+            "rtl": direction == "rtl",
+            "footer": _footer(record),
+            "recommendations_intro": _recommendations_intro(record),
+            "social": _social(record.social),
+            "links": {
+                "web": links.web(slug),
+                "pdf": links.pdf(slug),
+                "archive": links.archive(),
+            },
+            "personal": _personal_links() if mode == "email" else None,
+            "logo": image_src(logo, how) if logo is not None else None,
+            "speakers": [
+                _SpeakerView(
+                    name=speaker.display_name,
+                    position=speaker.position,
+                    role=speaker.role,
+                    remarks=speaker.remarks,
+                    photo=image_src(photo, how) if photo is not None else None,
+                )
+                for speaker, photo in zip(record.speakers, photos, strict=True)
+            ],
+        }
+
+    compiled = templates()
+    email_context = context("email", images)
+    html = minify(inline_css(compile_mjml(compiled.email.render(email_context))))
+    text = _tidy_text(compiled.text.render(email_context))
+    # Browsers read <style>, so the web page skips the costly inlining.
+    web_html = minify(compile_mjml(compiled.email.render(context("web", "hosted"))))
+    print_html = compiled.print.render(context("print", "data"))
+
+    used = [logo, *photos]
+    return Issue(
+        slug=slug,
+        subject=subject,
+        preheader=preheader,
+        language=record.language,
+        direction=direction,
+        html=html,
+        text=text,
+        web_html=web_html,
+        print_html=print_html,
+        images=images,
+        assets=_unique_assets(asset for asset in used if isinstance(asset, Asset)),
+    )
+
+
+def _speaker_photos(loaded: LoadedRecord) -> list[Asset | str | None]:
+    """Each speaker's photo: the loaded file, an https URL as given, or None."""
+    photos: list[Asset | str | None] = []
+    for index, speaker in enumerate(loaded.record.speakers):
+        if speaker.photo is None:
+            photos.append(None)
+        elif speaker.photo in loaded.photos:
+            photos.append(loaded.photos[speaker.photo])
+        elif speaker.photo.startswith("https://"):
+            photos.append(speaker.photo)
+        else:
+            raise ComposeError(
+                f"speakers[{index}].photo: {speaker.photo!r} was not loaded with the record"
+            )
+    return photos
+
+
+def _unique_assets(assets: Iterable[Asset]) -> tuple[Asset, ...]:
+    by_name: dict[str, Asset] = {}
+    for asset in assets:
+        previous = by_name.setdefault(asset.filename, asset)
+        if previous.data != asset.data:
+            raise ComposeError(f"two different images are both named {asset.filename!r}")
+    return tuple(by_name.values())
+
+
+def _personal_links() -> dict[str, str]:
+    return {
+        "email": placeholder("email"),
+        "unsubscribe": placeholder("unsubscribe_url"),
+        "preferences": placeholder("preferences_url"),
+        "forward": placeholder("forward_url"),
+    }
+
+
+def _footer(record: Record) -> str:
+    return record.footer or f"© {record.date.year}. All rights reserved."
+
+
+def _recommendations_intro(record: Record) -> str:
+    return (
+        record.recommendations_intro
+        or f"Following recommendations extracted from the discussions in the {record.kind}:"
+    )
+
+
+def _social(networks: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [
+        (_SOCIAL_LABELS.get(network.lower(), network.title()), url)
+        for network, url in networks.items()
+    ]
+
+
+def _tidy_text(text: str) -> str:
+    text = _TRAILING_SPACE.sub("\n", text)
+    return _EXTRA_BLANK_LINES.sub("\n\n\n", text).strip("\n") + "\n"

@@ -1,0 +1,67 @@
+"""MJML to email-ready HTML: compile the layout, then inline the CSS.
+
+Both steps are the expensive part of composing (premailer takes tens of milliseconds), which
+is why they run once per issue and never per recipient.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from mjml import mjml2html
+from premailer import Premailer
+
+from newsletter.errors import ComposeError
+
+# cssutils reports every property it does not know (mso-*, -webkit-*) as an error.
+logging.getLogger("cssutils").setLevel(logging.CRITICAL)
+
+_DOCTYPE = "<!DOCTYPE html>"
+_PRE_BLOCK = re.compile(r"(<pre\b.*?</pre>)", re.DOTALL | re.IGNORECASE)
+_INDENT = re.compile(r"\n[ \t]+")
+_BLANK_LINES = re.compile(r"\n{2,}")
+
+
+def compile_mjml(source: str) -> str:
+    """HTML from MJML. `fonts={}` keeps MJML from linking web fonts from the internet."""
+    try:
+        html: str = mjml2html(source, fonts={})
+    except Exception as exc:  # mjml-python raises bare exceptions with the parser's message
+        raise ComposeError(f"MJML could not be compiled: {exc}") from exc
+    return _with_doctype(html)
+
+
+def inline_css(html: str) -> str:
+    """`html` with its CSS moved into style attributes; media queries stay in <style>."""
+    inliner = Premailer(
+        html,
+        allow_network=False,
+        allow_loading_external_files=False,
+        disable_link_rewrites=True,
+        # Media queries only win over inline styles with !important, so it must stay.
+        strip_important=False,
+        disable_validation=True,
+        remove_classes=False,
+        # MJML already writes the width/height attributes Outlook needs; premailer would
+        # overwrite an image's width="140" with the "100%" of its CSS.
+        disable_basic_attributes=["width", "height"],
+        cssutils_logging_level=logging.CRITICAL,
+    )
+    return _with_doctype(inliner.transform(pretty_print=False))
+
+
+def minify(html: str) -> str:
+    """Drop indentation and blank lines, except inside <pre> where whitespace is content."""
+    parts = _PRE_BLOCK.split(html)
+    for index in range(0, len(parts), 2):
+        parts[index] = _BLANK_LINES.sub("\n", _INDENT.sub("\n", parts[index]))
+    return "".join(parts)
+
+
+def _with_doctype(html: str) -> str:
+    # premailer keeps a doctype only if it matches lxml's spelling exactly, so normalise it.
+    body = html.lstrip()
+    if body[:9].lower() == "<!doctype":
+        body = body[body.index(">") + 1 :]
+    return _DOCTYPE + body

@@ -1,0 +1,457 @@
+"""The wire message: RFC 5322 bytes for one recipient, built from a per-issue template.
+
+`MessageTemplate.build` does the expensive work once per issue: it quoted-printable-encodes
+the HTML and text between placeholders, folds the headers shared by every recipient and
+base64-encodes inline images. Every encoded literal part ends at a line boundary (a soft line
+break `=\\r\\n` where needed), so per recipient `render` only encodes the few short field
+values and joins byte strings. See `newsletter.personalize` for the whole sequence.
+
+`build_reference_message` builds the same message the slow, obviously-correct way with
+`email.message.EmailMessage`; tests compare the two and the benchmark uses it as a ceiling.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import html
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage, MIMEPart
+
+from newsletter.compose.issue import Asset, Issue
+from newsletter.errors import NewsletterError
+from newsletter.personalize import Substituter, clean_value, personalize_html, personalize_text
+
+_POLICY = policy.SMTP
+_CRLF = b"\r\n"
+_SOFT_BREAK = b"=\n"
+# A quoted-printable line may hold 76 characters, the soft-break "=" included.
+_QP_LINE = 76
+_MAX_LINE = 998
+# Bytes of UTF-8 per RFC 2047 encoded word: 60 base64 characters keep "To: " + word <= 76.
+_WORD_BYTES = 45
+# Characters that may not appear unquoted in an address we write into a header.
+_BAD_ADDRESS = re.compile(r'[\x00-\x20\x7f<>()\[\],;:\\"]')
+# Characters that may not appear in a URL or message id inside <...> in a header.
+_BAD_BRACKETED = re.compile(r'[\x00-\x20\x7f<>"\\]')
+# Printable ASCII but "=", no trailing space, short enough for one line: QP leaves it as is.
+_QP_PLAIN = re.compile(rb"[ -<>-~]{0,74}[!-<>-~]")
+# A display name that goes out as is: atoms separated by single spaces.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/^_`{|}~-]+)*")
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+# Names that go out as RFC 2047 words even when ASCII: a literal "=?" would be decoded.
+_NEEDS_WORDS = re.compile(r"=\?|[^\x00-\x7f]")
+_ASCII_NAME_LIMIT = 200
+
+
+class MessageError(NewsletterError):
+    """A message cannot be built: a bad address, a header value or a missing field."""
+
+
+@dataclass(frozen=True)
+class _Slot:
+    field: str
+    html: bool
+
+
+def _qp(data: bytes) -> bytes:
+    """Quoted-printable `data` (no CR inside) that ends at a line boundary, LF line ends."""
+    if not data:
+        return b""
+    encoded = binascii.b2a_qp(data)
+    if encoded.endswith(b"\n"):
+        return encoded
+    start = encoded.rfind(b"\n") + 1
+    if len(encoded) - start >= _QP_LINE:
+        # b2a_qp may leave a full 76-character last line; the soft break needs one column,
+        # so break earlier, never inside an "=XX" escape.
+        cut = start + _QP_LINE - 1
+        if encoded[cut - 1 : cut] == b"=":
+            cut -= 1
+        elif encoded[cut - 2 : cut - 1] == b"=":
+            cut -= 2
+        encoded = encoded[:cut] + _SOFT_BREAK + encoded[cut:]
+    return encoded + _SOFT_BREAK
+
+
+def _qp_crlf(data: bytes) -> bytes:
+    return _qp(data).replace(b"\n", _CRLF)
+
+
+def _qp_value(data: bytes) -> bytes:
+    """`_qp_crlf` with a shortcut for the usual value that needs no encoding at all."""
+    if _QP_PLAIN.fullmatch(data):
+        return data + b"=\r\n"
+    return _qp_crlf(data)
+
+
+def _normalise_body(source: str) -> str:
+    """LF line ends, ending in one, as the reference builder's decoded body has."""
+    source = source.replace("\r\n", "\n").replace("\r", "\n")
+    return source if source.endswith("\n") else source + "\n"
+
+
+def _fold(name: str, value: str) -> bytes:
+    if "\r" in value or "\n" in value:
+        raise MessageError(f"{name} header must be a single line")
+    try:
+        folded = str(_POLICY.header_factory(name, value).fold(policy=_POLICY))
+    except (ValueError, TypeError, IndexError) as exc:
+        raise MessageError(f"{name} header {value!r} is invalid: {exc}") from exc
+    return folded.encode("ascii")
+
+
+def _address(text: str, what: str) -> str:
+    """A bare address as it may appear in a header: ASCII, IDNA domain, nothing to quote."""
+    if not text or _BAD_ADDRESS.search(text) or text.count("@") != 1:
+        raise MessageError(f"{what} {text!r} is not a plain email address")
+    if text.isascii():
+        return text
+    local, domain = text.split("@")
+    if not local.isascii():
+        raise MessageError(f"{what} {text!r} has a non-ASCII local part (SMTPUTF8 not supported)")
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as exc:
+        raise MessageError(f"{what} {text!r} has an invalid domain") from exc
+
+
+def _encoded_words(text: str) -> str:
+    """`text` as RFC 2047 base64 words of at most 76 columns, folded between words."""
+    words: list[str] = []
+    chunk: list[bytes] = []
+    size = 0
+    for char in text:
+        data = char.encode()
+        if size + len(data) > _WORD_BYTES:
+            words.append(base64.b64encode(b"".join(chunk)).decode("ascii"))
+            chunk, size = [], 0
+        chunk.append(data)
+        size += len(data)
+    words.append(base64.b64encode(b"".join(chunk)).decode("ascii"))
+    return "\r\n ".join(f"=?utf-8?b?{word}?=" for word in words)
+
+
+def _mailbox(name: str, address: str) -> str:
+    """`Name <address>` for a header, correctly quoted or encoded; cheap for common names."""
+    name = clean_value(name)
+    if not name:
+        return address
+    if len(name) <= _ASCII_NAME_LIMIT and _PLAIN_NAME.fullmatch(name):
+        return f"{name} <{address}>"
+    if len(name) <= _ASCII_NAME_LIMIT and not _NEEDS_WORDS.search(name):
+        return email.utils.formataddr((name, address))
+    return f"{_encoded_words(name)} <{address}>"
+
+
+def mailto_url(unsubscribe_mailto: str) -> str:
+    """The mailto URL for List-Unsubscribe from a setting holding an address or a URL."""
+    if unsubscribe_mailto.startswith("mailto:"):
+        if _BAD_BRACKETED.search(unsubscribe_mailto):
+            raise MessageError(f"unsubscribe mailto {unsubscribe_mailto!r} is not a valid URL")
+        return unsubscribe_mailto
+    return f"mailto:{_address(unsubscribe_mailto, 'unsubscribe mailto')}?subject=unsubscribe"
+
+
+def sender_domain_of(from_address: str) -> str:
+    _, address = email.utils.parseaddr(from_address)
+    if "@" not in address:
+        raise MessageError(f"From address {from_address!r} has no domain")
+    return address.rsplit("@", 1)[1].lower()
+
+
+def default_list_id(name: str, sender_domain: str) -> str:
+    """A List-Id (RFC 2919) for mail that belongs to no particular list."""
+    return f"{name} <newsletter.{sender_domain}>"
+
+
+def new_message_id(sender_domain: str) -> str:
+    return f"<{secrets.token_hex(16)}@{sender_domain}>"
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def format_date(date: datetime | None = None) -> str:
+    """An RFC 5322 date; "now" is formatted at most once a second."""
+    global _date_cache
+    if date is not None:
+        return email.utils.format_datetime(date if date.tzinfo else date.replace(tzinfo=UTC))
+    second = int(time.time())
+    if _date_cache[0] != second:
+        _date_cache = (second, email.utils.format_datetime(datetime.fromtimestamp(second, UTC)))
+    return _date_cache[1]
+
+
+def _checked_message_id(message_id: str) -> str:
+    if _BAD_BRACKETED.search(message_id.strip("<>")) or "@" not in message_id:
+        raise MessageError(f"Message-ID {message_id!r} is invalid")
+    return message_id if message_id.startswith("<") else f"<{message_id}>"
+
+
+def _unsubscribe_url(fields: Mapping[str, str]) -> str:
+    try:
+        url = fields["unsubscribe_url"]
+    except KeyError:
+        raise MessageError("recipient fields lack 'unsubscribe_url'") from None
+    if not url.startswith(("https://", "http://")) or _BAD_BRACKETED.search(url):
+        raise MessageError(f"unsubscribe URL {url!r} cannot go into a header")
+    return url
+
+
+def _image_part(asset: Asset) -> bytes:
+    maintype, _, subtype = asset.content_type.partition("/")
+    part = MIMEPart(policy=_POLICY)
+    part.set_content(
+        asset.data,
+        maintype,
+        subtype,
+        cid=f"<{asset.cid}>",
+        disposition="inline",
+        filename=asset.filename,
+    )
+    return part.as_bytes(policy=_POLICY)
+
+
+def _boundary() -> str:
+    # "=_" never occurs in quoted-printable or base64 output, so no body can contain it.
+    return f"==nl_{secrets.token_hex(12)}=_"
+
+
+def _multipart_type(subtype: str, boundary: str, parameters: str = "") -> bytes:
+    """A multipart Content-Type header and the blank line after it."""
+    return (
+        f'Content-Type: multipart/{subtype}{parameters};\r\n boundary="{boundary}"\r\n\r\n'.encode()
+    )
+
+
+_TEXT_HEAD = (
+    b'Content-Type: text/plain; charset="utf-8"\r\n'
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+)
+_HTML_HEAD = (
+    b'Content-Type: text/html; charset="utf-8"\r\n'
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+)
+
+
+class MessageTemplate:
+    """One issue's message with the recipient parts left open. Build once, render per recipient."""
+
+    def __init__(
+        self,
+        *,
+        shared_headers: bytes,
+        subject: Substituter,
+        subject_header: bytes | None,
+        unsubscribe_mailto: str | None,
+        sender_domain: str,
+        skeleton: list[bytes],
+        slots: tuple[_Slot, ...],
+    ) -> None:
+        self.shared_headers = shared_headers
+        self.subject = subject
+        self.subject_header = subject_header
+        self.unsubscribe_mailto = unsubscribe_mailto
+        self.sender_domain = sender_domain
+        # skeleton[0::2] are encoded literal parts, skeleton[1::2] are filled per recipient.
+        self.skeleton = skeleton
+        # Each distinct (field, html) pair is encoded once per recipient, however often used.
+        self.distinct: tuple[_Slot, ...] = tuple(dict.fromkeys(slots))
+        self.slot_index: tuple[int, ...] = tuple(self.distinct.index(slot) for slot in slots)
+
+    @classmethod
+    def build(
+        cls,
+        issue: Issue,
+        *,
+        from_address: str,
+        reply_to: str | None = None,
+        list_id: str,
+        unsubscribe_mailto: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        sender_domain: str | None = None,
+    ) -> MessageTemplate:
+        domain = sender_domain or sender_domain_of(from_address)
+        headers = [_fold("From", from_address)]
+        if reply_to:
+            headers.append(_fold("Reply-To", reply_to))
+        subject = Substituter(issue.subject)
+        subject_header = _fold("Subject", issue.subject) if subject.is_constant else None
+        if subject_header is not None:
+            headers.append(subject_header)
+        headers += [
+            b"MIME-Version: 1.0\r\n",
+            _fold("List-Id", list_id),
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+        ]
+        for name, value in (extra_headers or {}).items():
+            if not _HEADER_NAME.match(name):
+                raise MessageError(f"header name {name!r} is invalid")
+            headers.append(_fold(name, value))
+
+        alternative = _boundary()
+        pieces: list[bytes | _Slot] = []
+        for head, source, is_html in (
+            (_TEXT_HEAD, issue.text, False),
+            (_HTML_HEAD, issue.html, True),
+        ):
+            pieces.append(f"--{alternative}\r\n".encode() + head)
+            body = Substituter(_normalise_body(source))
+            pieces.append(_qp_crlf(body.literals[0].encode()))
+            for name, literal in zip(body.names, body.literals[1:], strict=True):
+                pieces.append(_Slot(name, is_html))
+                pieces.append(_qp_crlf(literal.encode()))
+            pieces.append(b"\r\n")
+        pieces.append(f"--{alternative}--\r\n".encode())
+
+        if issue.images == "inline" and issue.assets:
+            related = _boundary()
+            headers.append(
+                _multipart_type("related", related, '; type="multipart/alternative"')
+                + f"\r\n--{related}\r\n".encode()
+                + _multipart_type("alternative", alternative)
+            )
+            for asset in issue.assets:
+                pieces.append(f"\r\n--{related}\r\n".encode() + _image_part(asset))
+            pieces.append(f"\r\n--{related}--\r\n".encode())
+        else:
+            headers.append(_multipart_type("alternative", alternative))
+
+        # Merge neighbouring literal parts so the skeleton strictly alternates with slots.
+        skeleton: list[bytes] = [b""]
+        slots: list[_Slot] = []
+        for piece in pieces:
+            if isinstance(piece, _Slot):
+                slots.append(piece)
+                skeleton += [b"", b""]
+            else:
+                skeleton[-1] += piece
+        return cls(
+            shared_headers=b"".join(headers),
+            subject=subject,
+            subject_header=subject_header,
+            unsubscribe_mailto=mailto_url(unsubscribe_mailto) if unsubscribe_mailto else None,
+            sender_domain=domain,
+            skeleton=skeleton,
+            slots=tuple(slots),
+        )
+
+    def render(
+        self,
+        recipient_fields: Mapping[str, str],
+        *,
+        to: str,
+        to_name: str,
+        message_id: str | None = None,
+        date: datetime | None = None,
+    ) -> bytes:
+        """The complete message for one recipient, CRLF line ends, ready for SMTP."""
+        encoded: list[bytes] = []
+        try:
+            for slot in self.distinct:
+                value = clean_value(recipient_fields[slot.field])
+                if slot.html:
+                    value = html.escape(value, quote=True)
+                encoded.append(_qp_value(value.encode()))
+        except KeyError as exc:
+            raise MessageError(f"recipient fields lack {exc.args[0]!r}") from None
+        out = self.skeleton.copy()
+        out[1::2] = [encoded[index] for index in self.slot_index]
+
+        unsubscribe = f"<{_unsubscribe_url(recipient_fields)}>"
+        if self.unsubscribe_mailto:
+            unsubscribe += f",\r\n <{self.unsubscribe_mailto}>"
+        message_id = _checked_message_id(message_id or new_message_id(self.sender_domain))
+        head = (
+            f"Date: {format_date(date)}\r\n"
+            f"Message-ID: {message_id}\r\n"
+            f"To: {_mailbox(to_name, _address(to, 'recipient address'))}\r\n"
+            f"List-Unsubscribe: {unsubscribe}\r\n"
+        ).encode("ascii")
+        if any(len(line) > _MAX_LINE for line in head.split(_CRLF)):
+            raise MessageError("a recipient header is longer than 998 octets")
+        subject = b""
+        if self.subject_header is None:
+            try:
+                subject = _fold("Subject", self.subject.fill(_clean_all(recipient_fields)))
+            except KeyError as exc:
+                raise MessageError(f"recipient fields lack {exc.args[0]!r}") from None
+        return b"".join((head, subject, self.shared_headers, *out))
+
+
+def _clean_all(fields: Mapping[str, str]) -> dict[str, str]:
+    return {name: clean_value(value) for name, value in fields.items()}
+
+
+def build_reference_message(
+    issue: Issue,
+    recipient_fields: Mapping[str, str],
+    *,
+    from_address: str,
+    reply_to: str | None = None,
+    list_id: str,
+    unsubscribe_mailto: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+    to: str,
+    to_name: str,
+    message_id: str | None = None,
+    date: datetime | None = None,
+    sender_domain: str | None = None,
+) -> EmailMessage:
+    """The same message as `MessageTemplate.render`, built slowly with `EmailMessage`."""
+    domain = sender_domain or sender_domain_of(from_address)
+    fields = _clean_all(recipient_fields)
+    msg = EmailMessage(policy=_POLICY)
+    msg["Date"] = format_date(date)
+    msg["Message-ID"] = message_id or new_message_id(domain)
+    msg["From"] = from_address
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    msg["To"] = Address(display_name=clean_value(to_name), addr_spec=_address(to, "recipient"))
+    msg["Subject"] = Substituter(issue.subject).fill(fields)
+    msg["List-Id"] = list_id
+    unsubscribe = f"<{_unsubscribe_url(recipient_fields)}>"
+    if unsubscribe_mailto:
+        unsubscribe += f", <{mailto_url(unsubscribe_mailto)}>"
+    msg["List-Unsubscribe"] = unsubscribe
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in (extra_headers or {}).items():
+        msg[name] = value
+    content = MIMEPart(policy=_POLICY)
+    content.set_content(
+        personalize_text(_normalise_body(issue.text), fields), cte="quoted-printable"
+    )
+    content.add_alternative(
+        personalize_html(_normalise_body(issue.html), fields),
+        subtype="html",
+        cte="quoted-printable",
+    )
+    if issue.images == "inline" and issue.assets:
+        # EmailMessage cannot wrap an alternative in a related part; assemble it by hand.
+        related = MIMEPart(policy=_POLICY)
+        related.make_related()
+        related.attach(content)
+        for asset in issue.assets:
+            maintype, _, subtype = asset.content_type.partition("/")
+            related.add_related(
+                asset.data,
+                maintype,
+                subtype,
+                cid=f"<{asset.cid}>",
+                disposition="inline",
+                filename=asset.filename,
+            )
+        content = related
+    msg["MIME-Version"] = "1.0"
+    msg["Content-Type"] = str(content["Content-Type"])
+    msg.set_payload(content.get_payload())
+    return msg

@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from newsletter import tokens
+from newsletter.cli import app
+from newsletter.settings import get_settings
+from tests.conftest import EXAMPLE
+
+FILES = ("email.html", "email.txt", "web.html", "newsletter.pdf", "message.eml")
+KEY = "cli-build-test-key-0123456789"
+SMALL_RECORD = """\
+title: A Small Seminar
+date: 2024-05-02
+organiser: MUSLIM Institute
+summary: A short summary with {link}.
+recommendations:
+  - Keep it short
+"""
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(app, ["build", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def example_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Result, Path]]:
+    """The example built once for the module (PDF rendering takes a moment)."""
+    out = tmp_path_factory.mktemp("example") / "out"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NEWSLETTER_SECRET_KEY", KEY)
+        patch.setenv("NEWSLETTER_DATA_DIR", str(out.parent / "data"))
+        get_settings.cache_clear()
+        result = run(EXAMPLE, "-o", out)
+    get_settings.cache_clear()
+    yield result, out
+
+
+def small_record(folder: Path, link: str = "[our site](https://example.org/)") -> Path:
+    path = folder / "record.yaml"
+    path.write_text(SMALL_RECORD.format(link=link))
+    return path
+
+
+def parse(path: Path) -> EmailMessage:
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def test_example_writes_every_file(example_build: tuple[Result, Path]) -> None:
+    result, out = example_build
+    assert result.exit_code == 0, result.output
+    for name in FILES:
+        assert (out / name).stat().st_size > 0, name
+        assert str(out / name) in result.stdout
+    assert (out / "newsletter.pdf").read_bytes().startswith(b"%PDF-")
+    assert list((out / "assets").iterdir())
+    assert not list(out.parent.glob(".out.*")), "the staging folder is left behind"
+
+
+def test_example_message_is_a_complete_rfc5322_message(example_build: tuple[Result, Path]) -> None:
+    _, out = example_build
+    data = (out / "message.eml").read_bytes()
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    message = parse(out / "message.eml")
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    assert message["To"].addresses[0].addr_spec == "reader@example.org"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = str(message["List-Unsubscribe"]).strip("<>")
+    assert url.startswith("http://127.0.0.1:8000/u/")
+    token = tokens.verify(KEY.encode(), url.rsplit("/", 1)[1], "u")
+    assert token.subscriber_id == 0
+
+
+def test_example_email_has_the_sample_readers_links(example_build: tuple[Result, Path]) -> None:
+    _, out = example_build
+    html = (out / "email.html").read_text()
+    text = (out / "email.txt").read_text()
+    message_html = parse(out / "message.eml").get_body(("html",))
+    assert message_html is not None
+    unsubscribe = str(parse(out / "message.eml")["List-Unsubscribe"]).strip("<>")
+    for body in (html, text, message_html.get_content()):
+        assert "__NL_" not in body
+        assert unsubscribe in body
+    assert re.search(r'href="http://127\.0\.0\.1:8000/f/[\w.-]+"', html)
+
+
+def test_example_web_version_has_no_personal_link(example_build: tuple[Result, Path]) -> None:
+    _, out = example_build
+    web = (out / "web.html").read_text()
+    assert "__NL_" not in web
+    assert not re.search(r"https?://[^\"' ]+/(u|p|f)/", web)
+    assert "http://127.0.0.1:8000/issues/" in web
+
+
+def test_public_url_and_inline_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_PUBLIC_URL", "https://news.example.org/")
+    get_settings.cache_clear()
+    result = run(EXAMPLE, "-o", tmp_path / "out", "--images", "inline")
+    assert result.exit_code == 0, result.output
+    message = parse(tmp_path / "out" / "message.eml")
+    assert message.get_content_type() == "multipart/related"
+    images = [p for p in message.walk() if p.get_content_maintype() == "image"]
+    html = message.get_body(("html",))
+    assert html is not None and images
+    for image in images:
+        assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html.get_content()
+    assert str(message["List-Unsubscribe"]).startswith("<https://news.example.org/u/")
+
+
+def test_bad_record_exits_2_with_one_line_per_problem_and_writes_nothing(tmp_path: Path) -> None:
+    record = tmp_path / "record.yaml"
+    record.write_text("title: x\ndate: not a date\nspeakers:\n  - role: Chair\n")
+    out = tmp_path / "nested" / "out"
+    result = run(record, "-o", out)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) >= 3
+    assert all(line.startswith(f"{record}:") for line in lines), lines
+    assert any("speakers[0].name" in line for line in lines)
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "nested").exists()
+
+
+def test_warning_is_printed_and_build_succeeds(tmp_path: Path) -> None:
+    record = small_record(tmp_path, link="[the programme](programme.html)")
+    result = run(record, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^warning: bad-link: .*programme\.html", result.stderr, re.M)
+    assert (tmp_path / "out" / "message.eml").exists()
+
+
+def test_strict_turns_a_warning_into_an_error_and_writes_nothing(tmp_path: Path) -> None:
+    record = small_record(tmp_path, link="[the programme](programme.html)")
+    result = run(record, "-o", tmp_path / "out", "--strict")
+    assert result.exit_code == 1
+    assert re.search(r"^error: bad-link: ", result.stderr, re.M)
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["record.yaml"]
+
+
+def test_clean_record_passes_strict(tmp_path: Path) -> None:
+    result = run(small_record(tmp_path), "-o", tmp_path / "out", "--strict")
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+
+
+def test_rebuild_replaces_files_and_keeps_others(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "email.txt").write_text("stale")
+    result = run(small_record(tmp_path), "-o", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "notes.txt").read_text() == "mine"
+    assert "A Small Seminar" in (out / "email.txt").read_text()
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, "notes.txt"])
+
+
+def test_project_errors_are_one_line_without_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_BRAND__LOGO", "missing-logo.png")
+    get_settings.cache_clear()
+    result = run(small_record(tmp_path), "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
+    assert "missing-logo.png" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_invalid_setting_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_IMAGES", "attached")
+    get_settings.cache_clear()
+    result = run(small_record(tmp_path), "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: invalid setting: NEWSLETTER_IMAGES: ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_path_that_is_a_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "out").write_text("a file")
+    result = run(small_record(tmp_path), "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "is not a folder" in result.stderr
+
+
+def test_local_logo_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    logo = next((EXAMPLE.parent / "photos").iterdir())
+    monkeypatch.setenv("NEWSLETTER_BRAND__LOGO", str(logo))
+    get_settings.cache_clear()
+    result = run(small_record(tmp_path), "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "out" / "assets" / f"logo{logo.suffix}"
+    assert written.read_bytes() == logo.read_bytes()
+    assert f"/assets/logo{logo.suffix}" in (tmp_path / "out" / "email.html").read_text()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from newsletter.compose.email_html import compile_mjml, inline_css, minify
+from newsletter.errors import ComposeError
+
+MJML = """<mjml lang="en" dir="ltr"><mj-head>
+<mj-style inline="inline">.note p { color: #123456; }</mj-style>
+<mj-style>@media only screen and (max-width: 479px) {
+  .note p { font-size: 20px !important; }
+}</mj-style>
+</mj-head><mj-body><mj-section><mj-column>
+<mj-text css-class="note"><p>Hello</p></mj-text>
+</mj-column></mj-section></mj-body></mjml>"""
+
+
+def test_css_is_inlined_and_media_queries_keep_important() -> None:
+    html = inline_css(compile_mjml(MJML))
+    assert html.startswith("<!DOCTYPE html>")
+    assert "color:#123456" in html.replace(" ", "")
+    assert "font-size: 20px !important" in html
+
+
+def test_no_web_fonts_are_linked() -> None:
+    html = compile_mjml(
+        MJML.replace(
+            "<mj-head>", '<mj-head><mj-attributes><mj-all font-family="Ubuntu"/></mj-attributes>'
+        )
+    )
+    assert "<link" not in html and "googleapis" not in html
+
+
+def test_images_keep_the_width_mjml_gave_them() -> None:
+    source = MJML.replace(
+        '<mj-text css-class="note"><p>Hello</p></mj-text>',
+        '<mj-image src="https://x.org/a.png" alt="A" width="140px" />',
+    )
+    html = inline_css(compile_mjml(source))
+    assert 'width="140"' in html
+
+
+def test_invalid_mjml_is_a_compose_error() -> None:
+    with pytest.raises(ComposeError, match="MJML"):
+        compile_mjml("<mjml><mj-body><mj-section>")
+
+
+def test_minify_drops_indentation_but_not_preformatted_text() -> None:
+    html = "<div>\n    <p>a</p>\n\n\n    <pre>  keep\n    this</pre>\n  </div>"
+    assert minify(html) == "<div>\n<p>a</p>\n<pre>  keep\n    this</pre>\n</div>"

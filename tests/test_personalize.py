@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+
+from newsletter import tokens
+from newsletter.compose.issue import PERSONAL_FIELDS, Issue, placeholder
+from newsletter.errors import TokenError
+from newsletter.links import Links
+from newsletter.message import MessageTemplate
+from newsletter.personalize import (
+    Personalizer,
+    Recipient,
+    Substituter,
+    clean_value,
+    personal_fields,
+    personalize_html,
+    personalize_text,
+)
+
+KEY = b"personalize-test-key-0123"
+LINKS = Links("https://news.example.org")
+RECIPIENT = Recipient(
+    "ana@example.org", "Ana", subscriber_id=42, list_id=7, version=3, campaign_id=9
+)
+
+
+def _token(url: str, prefix: str) -> str:
+    assert url.startswith(prefix)
+    return url.removeprefix(prefix)
+
+
+def test_fields_cover_every_personal_field() -> None:
+    fields = personal_fields(RECIPIENT, key=KEY, links=LINKS)
+    assert set(fields) == set(PERSONAL_FIELDS)
+    assert fields["email"] == "ana@example.org"
+    assert fields["name"] == "Ana"
+
+
+@pytest.mark.parametrize(
+    ("field", "prefix", "purpose", "campaign"),
+    [
+        ("unsubscribe_url", "https://news.example.org/u/", "u", 0),
+        ("preferences_url", "https://news.example.org/p/", "p", 0),
+        ("forward_url", "https://news.example.org/f/", "f", 9),
+    ],
+)
+def test_links_carry_verifiable_tokens_with_the_recipient_ids(
+    field: str, prefix: str, purpose: tokens.Purpose, campaign: int
+) -> None:
+    fields = personal_fields(RECIPIENT, key=KEY, links=LINKS)
+    token = tokens.verify(KEY, _token(fields[field], prefix), purpose)
+    assert token == tokens.Token(purpose, 42, 7, 3, campaign)
+
+
+def test_a_link_token_does_not_verify_for_another_purpose_or_key() -> None:
+    fields = personal_fields(RECIPIENT, key=KEY, links=LINKS)
+    token = _token(fields["unsubscribe_url"], "https://news.example.org/u/")
+    with pytest.raises(TokenError):
+        tokens.verify(KEY, token, "p")
+    with pytest.raises(TokenError):
+        tokens.verify(b"another-key-0123456789", token, "u")
+
+
+def test_recipients_get_different_links() -> None:
+    other = Recipient("bo@example.org", "Bo", subscriber_id=43, list_id=7, version=3)
+    first = personal_fields(RECIPIENT, key=KEY, links=LINKS)
+    second = personal_fields(other, key=KEY, links=LINKS)
+    for field in ("unsubscribe_url", "preferences_url", "forward_url"):
+        assert first[field] != second[field]
+
+
+def test_control_characters_in_a_name_become_spaces() -> None:
+    recipient = Recipient("ana@example.org", "Ana\r\nBcc: x@evil.test\t", subscriber_id=1)
+    assert personal_fields(recipient, key=KEY, links=LINKS)["name"] == "Ana Bcc: x@evil.test"
+    assert clean_value("plain") == "plain"
+
+
+def test_substituter_splits_once_and_fills_every_occurrence() -> None:
+    source = f"a{placeholder('name')}b{placeholder('email')}c{placeholder('name')}"
+    compiled = Substituter(source)
+    assert compiled.literals == ("a", "b", "c", "")
+    assert compiled.names == ("name", "email", "name")
+    assert compiled.fill({"name": "N", "email": "E"}) == "aNbEcN"
+
+
+def test_substituter_without_placeholders_is_constant() -> None:
+    compiled = Substituter("no fields here, __NL_UNKNOWN__ included")
+    assert compiled.is_constant
+    assert compiled.fill({}) == "no fields here, __NL_UNKNOWN__ included"
+
+
+def test_html_gets_escaped_values_and_text_raw_values() -> None:
+    fields = {"name": '<script>"x" & y</script>'}
+    source = f'<p title="{placeholder("name")}">{placeholder("name")}</p>'
+    assert personalize_html(source, fields) == (
+        '<p title="&lt;script&gt;&quot;x&quot; &amp; y&lt;/script&gt;">'
+        "&lt;script&gt;&quot;x&quot; &amp; y&lt;/script&gt;</p>"
+    )
+    assert personalize_text(f"Hi {placeholder('name')}", fields) == 'Hi <script>"x" & y</script>'
+
+
+def test_personalizer_produces_the_recipients_message() -> None:
+    issue = Issue(
+        slug="s",
+        subject="Subject",
+        preheader="",
+        language="en",
+        direction="ltr",
+        html=f'<a href="{placeholder("unsubscribe_url")}">Unsubscribe</a>',
+        text=f"Dear {placeholder('name')}\n",
+        web_html="",
+        print_html="",
+    )
+    template = MessageTemplate.build(
+        issue, from_address="News <news@example.org>", list_id="News <news.example.org>"
+    )
+    data = Personalizer(template, key=KEY, links=LINKS).message(RECIPIENT)
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert message["To"].addresses[0].addr_spec == "ana@example.org"
+    unsubscribe = str(message["List-Unsubscribe"]).strip("<>")
+    token = tokens.verify(KEY, _token(unsubscribe, "https://news.example.org/u/"), "u")
+    assert token.subscriber_id == 42
+    text = message.get_body(("plain",))
+    assert text is not None
+    assert text.get_content() == "Dear Ana\r\n"
