@@ -52,6 +52,61 @@ class Settings(BaseSettings):
     images: Literal["hosted", "inline"] = "hosted"
     brand: Brand = Brand()
 
+    # Delivery: how messages leave (newsletter.transports), one transport per run.
+    transport: str = Field(
+        default="smtp",
+        description="Delivery transport: smtp, sendgrid, mailgun, postmark, ses or outbox.",
+    )
+    smtp_url: str = Field(
+        default="smtp://127.0.0.1:1025",
+        description="smtp://, smtp+starttls:// or smtps://[user:password@]host[:port]; "
+        "user and password URL-encoded.",
+    )
+    smtp_connections: int = Field(
+        default=4, ge=1, le=64, description="SMTP connections kept open and used in parallel."
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="Extra CA certificates (PEM) to trust for the SMTP server's TLS certificate.",
+    )
+    smtp_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for the SMTP server at each step."
+    )
+    http_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds to wait for an HTTP mail API's answer."
+    )
+    sendgrid_api_key: SecretStr | None = Field(default=None, description="SendGrid API key.")
+    sendgrid_base_url: str = Field(
+        default="https://api.sendgrid.com", description="SendGrid API base URL."
+    )
+    mailgun_api_key: SecretStr | None = Field(default=None, description="Mailgun API key.")
+    mailgun_domain: str = Field(default="", description="Mailgun sending domain.")
+    mailgun_base_url: str = Field(
+        default="https://api.mailgun.net",
+        description="Mailgun API base URL (https://api.eu.mailgun.net for the EU region).",
+    )
+    postmark_server_token: SecretStr | None = Field(
+        default=None, description="Postmark server API token."
+    )
+    postmark_base_url: str = Field(
+        default="https://api.postmarkapp.com", description="Postmark API base URL."
+    )
+    postmark_message_stream: str = Field(
+        default="broadcast", description="Postmark message stream for newsletters."
+    )
+    ses_region: str = Field(
+        default="", description="Amazon SES region; empty means AWS_REGION / AWS config."
+    )
+    ses_endpoint_url: str = Field(
+        default="", description="Amazon SES endpoint URL; empty means the region's default."
+    )
+    ses_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Amazon SES requests in flight at once."
+    )
+    outbox_dir: Path | None = Field(
+        default=None, description="Folder for the outbox transport; default <data_dir>/outbox."
+    )
+
     @field_validator("public_url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:

@@ -1,0 +1,68 @@
+"""Outbox: each message becomes an `.eml` file in a folder, for development and review.
+
+Files are named `<key>-<recipient>.eml` (the address reduced to safe characters), written
+to a temporary file in the same folder and renamed into place, so a reader never sees half
+a message and sending the same delivery again replaces its file instead of adding one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from newsletter.settings import Settings
+from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
+
+
+def file_name(message: OutgoingMessage) -> str:
+    address = _UNSAFE.sub("_", message.recipient).strip("._")[:120] or "recipient"
+    return f"{message.key}-{address}.eml"
+
+
+class OutboxTransport:
+    name = "outbox"
+    max_batch = 500
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OutboxTransport:
+        return cls(settings.outbox_dir or settings.data_dir / "outbox")
+
+    def send_batch(self, content: Content, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TransportError(f"outbox: cannot create {self.folder}: {exc}") from exc
+        outcomes: list[Outcome] = []
+        for message in messages:
+            name = file_name(message)
+            try:
+                self._write(self.folder / name, message.data)
+            except OSError as exc:
+                if not outcomes:
+                    raise TransportError(f"outbox: cannot write {name}: {exc}") from exc
+                outcomes.append(Outcome(Status.RETRY, detail=f"cannot write {name}: {exc}"))
+                continue
+            outcomes.append(Outcome(Status.SENT, provider_id=name, detail=f"written to {name}"))
+        return outcomes
+
+    def close(self) -> None:
+        pass
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".eml")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise

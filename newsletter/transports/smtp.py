@@ -1,0 +1,369 @@
+"""SMTP: a pool of persistent connections, each sending its share of a batch in turn.
+
+`smtp://host:port` talks plain SMTP, `smtp+starttls://` upgrades with STARTTLS (and refuses
+a server that does not offer it), `smtps://` is TLS from the first byte. `user:password@`
+(URL-encoded) logs in. Certificates are verified with `ssl.create_default_context()`;
+`NEWSLETTER_SMTP_CA_FILE` adds CAs to trust, verification is never turned off.
+
+Connections open on first use and stay open across batches. Each message goes as
+`sendmail(sender, [recipient], data)`, one recipient per transaction, so every reply
+belongs to exactly one message:
+- 2xx to DATA → SENT, the server's reply (often "queued as ID") kept as provider_id;
+- 4xx → RETRY, 5xx → REJECTED, with the reply as detail;
+- 421 or a dropped connection → the connection is replaced and the message tried once more
+  on the fresh one, then RETRY. A drop after DATA went out but before the reply came can
+  mean the server kept the message; sending again then gives that recipient a duplicate,
+  which is preferred to losing the message.
+Before anything is sent, the batch's connections are opened; if none can be, the batch
+raises TransportError: permanent for an authentication failure or an untrusted
+certificate, not permanent for a refused or timed-out connection.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import unquote, urlsplit
+
+from newsletter.errors import ConfigError
+from newsletter.settings import Settings
+from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+Security = Literal["plain", "starttls", "tls"]
+_SCHEMES: dict[str, tuple[Security, int]] = {
+    "smtp": ("plain", 25),
+    "smtp+starttls": ("starttls", 587),
+    "smtps": ("tls", 465),
+}
+MESSAGES_PER_CONNECTION = 25
+
+
+@dataclass(frozen=True)
+class SmtpEndpoint:
+    security: Security
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    def __str__(self) -> str:
+        """The URL without the password, for messages and logs."""
+        scheme = {"plain": "smtp", "starttls": "smtp+starttls", "tls": "smtps"}[self.security]
+        user = f"{self.username}@" if self.username else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{user}{host}:{self.port}"
+
+
+def parse_smtp_url(url: str) -> SmtpEndpoint:
+    """An `smtp://`, `smtp+starttls://` or `smtps://` URL as an endpoint, or ConfigError."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
+        raise ConfigError(
+            f"NEWSLETTER_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://, "
+            f"got {parts.scheme + '://' if parts.scheme else url!r}"
+        )
+    security, default_port = _SCHEMES[scheme]
+    if not parts.hostname:
+        raise ConfigError("NEWSLETTER_SMTP_URL names no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError("NEWSLETTER_SMTP_URL must not have a path, query or fragment")
+    try:
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise ConfigError(f"NEWSLETTER_SMTP_URL has an invalid port: {exc}") from exc
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if username and password is None:
+        raise ConfigError("NEWSLETTER_SMTP_URL names a user but no password (user:password@)")
+    return SmtpEndpoint(security, parts.hostname, port, username, password)
+
+
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"NEWSLETTER_SMTP_CA_FILE {ca_file}: {exc}") from exc
+    return context
+
+
+class _Connection(smtplib.SMTP):
+    """smtplib.SMTP keeping the server's reply to DATA, which sendmail() drops."""
+
+    data_reply: tuple[int, bytes] = (0, b"")
+
+    def data(self, msg: Buffer | str) -> tuple[int, bytes]:
+        self.data_reply = super().data(msg)
+        return self.data_reply
+
+
+class _TlsConnection(smtplib.SMTP_SSL):
+    data_reply: tuple[int, bytes] = (0, b"")
+
+    def data(self, msg: Buffer | str) -> tuple[int, bytes]:
+        self.data_reply = super().data(msg)
+        return self.data_reply
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    words = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return f"{code} {' '.join(words.split())}"
+
+
+def _by_code(code: int, text: bytes | str) -> Outcome:
+    reply = _reply(code, text)
+    if 200 <= code < 300:
+        return Outcome(Status.SENT, provider_id=reply[4:] or None, detail=reply)
+    if 400 <= code < 500:
+        return Outcome(Status.RETRY, detail=reply)
+    return Outcome(Status.REJECTED, detail=reply)
+
+
+class SmtpTransport:
+    name = "smtp"
+
+    def __init__(
+        self,
+        endpoint: SmtpEndpoint,
+        *,
+        connections: int = 4,
+        context: ssl.SSLContext | None = None,
+        timeout: float = 30.0,
+        local_hostname: str | None = None,
+    ) -> None:
+        if connections < 1:
+            raise ConfigError("NEWSLETTER_SMTP_CONNECTIONS must be at least 1")
+        self.endpoint = endpoint
+        self.max_batch = connections * MESSAGES_PER_CONNECTION
+        self._context = context or ssl.create_default_context()
+        self._timeout = timeout
+        # socket.getfqdn(), smtplib's default, can stall on a reverse DNS lookup.
+        self._local_hostname = local_hostname or socket.gethostname()
+        self._slots: list[smtplib.SMTP | None] = [None] * connections
+        self._pool = ThreadPoolExecutor(max_workers=connections, thread_name_prefix="smtp")
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpTransport:
+        return cls(
+            parse_smtp_url(settings.smtp_url),
+            connections=settings.smtp_connections,
+            context=tls_context(settings.smtp_ca_file),
+            timeout=settings.smtp_timeout,
+        )
+
+    def send_batch(self, content: Content, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
+        if not messages:
+            return []
+        with self._lock:
+            slots = self._open_slots(min(len(self._slots), len(messages)))
+            outcomes: list[Outcome | None] = [None] * len(messages)
+            # Round robin, so each connection gets an equal share.
+            shares = [list(range(i, len(messages), len(slots))) for i in range(len(slots))]
+            futures = [
+                self._pool.submit(self._send_share, slot, [messages[i] for i in share])
+                for slot, share in zip(slots, shares, strict=True)
+            ]
+            failures: list[TransportError] = []
+            for share, future in zip(shares, futures, strict=True):
+                results, failure = future.result()
+                if failure is not None:
+                    failures.append(failure)
+                for index, outcome in zip(share, results, strict=True):
+                    outcomes[index] = outcome
+        fatal = [failure for failure in failures if failure.permanent]
+        if fatal and not any(o is not None and o.status is Status.SENT for o in outcomes):
+            raise fatal[0]
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def close(self) -> None:
+        with self._lock:
+            for slot in range(len(self._slots)):
+                self._drop(slot, polite=True)
+        self._pool.shutdown(wait=True)
+
+    # Opening
+
+    def _open_slots(self, wanted: int) -> list[int]:
+        """Indexes of up to `wanted` open connections, opening missing ones in parallel."""
+        missing = [slot for slot in range(wanted) if self._slots[slot] is None]
+        futures = {slot: self._pool.submit(self._connect, slot) for slot in missing}
+        errors = [exc for future in futures.values() if (exc := future.exception()) is not None]
+        usable = [slot for slot in range(wanted) if self._slots[slot] is not None]
+        if usable:
+            return usable
+        assert errors, "no connection wanted"
+        # An authentication or certificate failure says more than a timeout elsewhere.
+        errors.sort(key=lambda exc: not (isinstance(exc, TransportError) and exc.permanent))
+        first = errors[0]
+        if isinstance(first, TransportError):
+            raise first
+        raise TransportError(f"smtp: cannot connect to {self.endpoint}: {first}") from first
+
+    def _connect(self, slot: int) -> smtplib.SMTP:
+        endpoint = self.endpoint
+        connection: smtplib.SMTP | None = None
+        try:
+            if endpoint.security == "tls":
+                connection = _TlsConnection(
+                    endpoint.host,
+                    endpoint.port,
+                    local_hostname=self._local_hostname,
+                    timeout=self._timeout,
+                    context=self._context,
+                )
+            else:
+                connection = _Connection(
+                    endpoint.host,
+                    endpoint.port,
+                    local_hostname=self._local_hostname,
+                    timeout=self._timeout,
+                )
+            connection.ehlo()
+            if endpoint.security == "starttls":
+                if not connection.has_extn("starttls"):
+                    raise TransportError(
+                        f"smtp: {endpoint} does not offer STARTTLS", permanent=True
+                    )
+                connection.starttls(context=self._context)
+                connection.ehlo()
+            if endpoint.username:
+                connection.login(endpoint.username, endpoint.password or "")
+        except TransportError:
+            if connection is not None:
+                connection.close()
+            raise
+        except Exception as exc:
+            if connection is not None:
+                connection.close()
+            raise self._connect_error(exc) from exc
+        self._slots[slot] = connection
+        return connection
+
+    def _connect_error(self, exc: Exception) -> Exception:
+        where = str(self.endpoint)
+        if isinstance(exc, UnicodeEncodeError):
+            return TransportError(
+                f"smtp: the user name and password for {where} must be ASCII (smtplib "
+                "sends them as such)",
+                permanent=True,
+            )
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            reply = _reply(exc.smtp_code, exc.smtp_error)
+            return TransportError(f"smtp: {where} refused the login: {reply}", permanent=True)
+        if isinstance(exc, smtplib.SMTPNotSupportedError | smtplib.SMTPHeloError):
+            return TransportError(f"smtp: {where}: {exc}", permanent=True)
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return TransportError(
+                f"smtp: the TLS certificate of {where} is not trusted ({exc.verify_message}); "
+                "add its CA with NEWSLETTER_SMTP_CA_FILE",
+                permanent=True,
+            )
+        if isinstance(exc, smtplib.SMTPConnectError):
+            reply = _reply(exc.smtp_code, exc.smtp_error)
+            return TransportError(
+                f"smtp: {where} refused the session: {reply}", permanent=exc.smtp_code >= 500
+            )
+        if isinstance(exc, smtplib.SMTPException) and "authentication" in str(exc).lower():
+            return TransportError(f"smtp: {where}: {exc}", permanent=True)
+        if isinstance(exc, OSError | smtplib.SMTPException):
+            return TransportError(f"smtp: cannot connect to {where}: {exc}")
+        return exc
+
+    def _drop(self, slot: int, *, polite: bool = False) -> None:
+        connection, self._slots[slot] = self._slots[slot], None
+        if connection is None:
+            return
+        try:
+            if polite:
+                connection.quit()
+        except (OSError, smtplib.SMTPException):
+            pass
+        finally:
+            connection.close()
+
+    # Sending
+
+    def _send_share(
+        self, slot: int, messages: list[OutgoingMessage]
+    ) -> tuple[list[Outcome], TransportError | None]:
+        """The messages of one connection, in turn, and what stopped it early, if anything."""
+        outcomes: list[Outcome] = []
+        failure: TransportError | None = None
+        for message in messages:
+            if failure is not None:
+                # Reconnecting failed or the server refuses us; more tries would only stall.
+                outcomes.append(Outcome(Status.RETRY, detail=str(failure)))
+                continue
+            try:
+                outcomes.append(self._deliver(slot, message))
+            except TransportError as exc:
+                failure = exc
+                outcomes.append(Outcome(Status.RETRY, detail=str(exc), retry_after=exc.retry_after))
+        return outcomes, failure
+
+    def _deliver(self, slot: int, message: OutgoingMessage) -> Outcome:
+        """One message, tried once more on a fresh connection after 421 or a drop."""
+        code: int
+        text: bytes | str
+        for attempt in (1, 2):
+            connection = self._slots[slot] or self._connect(slot)
+            options = self._mail_options(connection, message)
+            if isinstance(options, Outcome):
+                return options
+            try:
+                connection.sendmail(
+                    message.sender, [message.recipient], message.data, mail_options=options
+                )
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = next(iter(exc.recipients.values()))
+            except smtplib.SMTPResponseException as exc:
+                code, text = exc.smtp_code, exc.smtp_error
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                self._drop(slot)
+                if attempt == 1:
+                    continue
+                return Outcome(Status.RETRY, detail=f"connection lost twice: {exc}")
+            else:
+                code, text = getattr(connection, "data_reply", (250, b""))
+                return _by_code(code, text)
+            if code == 530:
+                # "Authentication required" (RFC 4954) concerns every message, not this one.
+                raise TransportError(
+                    f"smtp: {self.endpoint} requires a login: {_reply(code, text)}; "
+                    "put user:password@ in NEWSLETTER_SMTP_URL",
+                    permanent=True,
+                )
+            if code == 421:
+                # The server is closing this session; smtplib has already closed our end.
+                self._drop(slot)
+                if attempt == 1:
+                    continue
+            return _by_code(code, text)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _mail_options(connection: smtplib.SMTP, message: OutgoingMessage) -> list[str] | Outcome:
+        options: list[str] = []
+        if not (message.sender.isascii() and message.recipient.isascii()):
+            if not connection.has_extn("smtputf8"):
+                return Outcome(
+                    Status.REJECTED,
+                    detail="the server does not offer SMTPUTF8, needed for this address",
+                )
+            options.append("SMTPUTF8")
+        if not message.data.isascii() and connection.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        return options

@@ -1,0 +1,375 @@
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from newsletter.errors import ConfigError
+from newsletter.settings import Settings
+from newsletter.transports import make_transport
+from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
+from newsletter.transports.smtp import SmtpEndpoint, SmtpTransport, parse_smtp_url, tls_context
+from tests.transports.conftest import make_message
+from tests.transports.smtp_servers import (
+    PASSWORD,
+    USER,
+    Mailbox,
+    TlsFiles,
+    authenticator,
+    free_port,
+    smtp_server,
+)
+
+
+@contextmanager
+def transport_for(url: str, **options: object) -> Iterator[SmtpTransport]:
+    transport = SmtpTransport(parse_smtp_url(url), timeout=5, **options)  # type: ignore[arg-type]
+    try:
+        yield transport
+    finally:
+        transport.close()
+
+
+def messages(count: int, start: int = 1) -> list[OutgoingMessage]:
+    return [make_message(key, f"r{key}@example.net") for key in range(start, start + count)]
+
+
+# URLs
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("smtp://127.0.0.1:1025", SmtpEndpoint("plain", "127.0.0.1", 1025)),
+        ("smtp://mail.example.org", SmtpEndpoint("plain", "mail.example.org", 25)),
+        ("smtp+starttls://mail.example.org", SmtpEndpoint("starttls", "mail.example.org", 587)),
+        ("SMTPS://mail.example.org", SmtpEndpoint("tls", "mail.example.org", 465)),
+        ("smtp://[::1]:2525/", SmtpEndpoint("plain", "::1", 2525)),
+        (
+            f"smtps://{quote('a@b.org', safe='')}:{quote(PASSWORD, safe='')}@mx.example.org:4650",
+            SmtpEndpoint("tls", "mx.example.org", 4650, "a@b.org", PASSWORD),
+        ),
+    ],
+)
+def test_urls_are_parsed(url: str, expected: SmtpEndpoint) -> None:
+    assert parse_smtp_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://mail.example.org", "must start with smtp://"),
+        ("mail.example.org:25", "must start with smtp://"),
+        ("smtp://", "names no host"),
+        ("smtp://mail.example.org:99999", "invalid port"),
+        ("smtp://mail.example.org/inbox", "path"),
+        ("smtp://user@mail.example.org", "no password"),
+    ],
+)
+def test_bad_urls_are_refused_with_the_reason(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        parse_smtp_url(url)
+
+
+def test_the_password_never_appears_in_the_endpoint_text() -> None:
+    endpoint = parse_smtp_url("smtps://me:secret@mx.example.org")
+    assert str(endpoint) == "smtps://me@mx.example.org:465"
+
+
+def test_a_missing_ca_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="NEWSLETTER_SMTP_CA_FILE"):
+        tls_context(tmp_path / "missing.pem")
+
+
+# Sending
+
+
+def test_a_batch_is_spread_over_the_pool_and_each_message_arrives_once(content: Content) -> None:
+    mailbox = Mailbox()
+    batch = messages(40)
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=4) as t,
+    ):
+        assert mailbox.sessions == 0  # connections open on first use
+        outcomes = t.send_batch(content, batch)
+        assert mailbox.sessions == 4
+        # A second batch reuses the open connections.
+        more = messages(8, start=41)
+        assert {o.status for o in t.send_batch(content, more)} == {Status.SENT}
+        assert mailbox.sessions == 4
+    assert [o.status for o in outcomes] == [Status.SENT] * 40
+    assert outcomes[0].provider_id is not None and "queued as Q" in outcomes[0].provider_id
+    assert outcomes[0].detail.startswith("250 ")
+    assert sorted(mailbox.recipients()) == sorted(m.recipient for m in batch + more)
+    by_recipient = {a.rcpt_tos[0]: a for a in mailbox.accepted}
+    for message in batch:
+        accepted = by_recipient[message.recipient]
+        assert accepted.mail_from == "bounces@example.org"
+        assert accepted.data.rstrip(b"\r\n") == message.data.rstrip(b"\r\n")
+    # close() says goodbye on every connection.
+    assert mailbox.quits == 4
+
+
+def test_421_reconnects_and_sends_the_message_once_more(content: Content) -> None:
+    mailbox = Mailbox({"r2@example.net": [("rcpt", "421 4.3.2 Service shutting down")]})
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=1) as t,
+    ):
+        outcomes = t.send_batch(content, messages(3))
+    assert [o.status for o in outcomes] == [Status.SENT] * 3
+    assert sorted(mailbox.recipients()) == ["r1@example.net", "r2@example.net", "r3@example.net"]
+    assert mailbox.sessions == 2
+
+
+def test_421_twice_is_retry(content: Content) -> None:
+    reply = "421 4.3.2 Service shutting down"
+    mailbox = Mailbox({"r1@example.net": [("rcpt", reply), ("rcpt", reply)]})
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=1) as t,
+    ):
+        outcomes = t.send_batch(content, messages(2))
+    assert outcomes[0].status is Status.RETRY
+    assert outcomes[0].detail == reply
+    assert outcomes[1].status is Status.SENT
+    assert mailbox.recipients() == ["r2@example.net"]
+
+
+def test_4xx_is_retry_and_5xx_is_rejected_with_the_servers_words(content: Content) -> None:
+    mailbox = Mailbox(
+        {
+            "r2@example.net": [("rcpt", "451 4.7.1 Greylisted, try again later")],
+            "r3@example.net": [("rcpt", "550 5.1.1 <r3@example.net>: no such user")],
+            "r4@example.net": [("data", "552 5.3.4 Message too big")],
+            "r5@example.net": [("data", "452 4.3.1 Insufficient storage")],
+        }
+    )
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=2) as t,
+    ):
+        outcomes = t.send_batch(content, messages(6))
+    assert [o.status for o in outcomes] == [
+        Status.SENT,
+        Status.RETRY,
+        Status.REJECTED,
+        Status.REJECTED,
+        Status.RETRY,
+        Status.SENT,
+    ]
+    assert outcomes[1].detail == "451 4.7.1 Greylisted, try again later"
+    assert outcomes[2].detail == "550 5.1.1 <r3@example.net>: no such user"
+    assert outcomes[3].detail == "552 5.3.4 Message too big"
+    assert sorted(mailbox.recipients()) == ["r1@example.net", "r6@example.net"]
+
+
+def test_a_dropped_connection_mid_batch_is_reopened_and_nothing_is_lost(content: Content) -> None:
+    mailbox = Mailbox({"r3@example.net": [("data", "drop")]})
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=1) as t,
+    ):
+        outcomes = t.send_batch(content, messages(5))
+    assert [o.status for o in outcomes] == [Status.SENT] * 5
+    assert sorted(mailbox.recipients()) == [f"r{i}@example.net" for i in range(1, 6)]
+    assert mailbox.sessions == 2
+
+
+def test_a_connection_dropped_twice_for_one_message_is_retry(content: Content) -> None:
+    mailbox = Mailbox({"r1@example.net": [("data", "drop"), ("data", "drop")]})
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=1) as t,
+    ):
+        outcomes = t.send_batch(content, messages(2))
+    assert outcomes[0].status is Status.RETRY
+    assert "connection lost" in outcomes[0].detail
+    assert outcomes[1].status is Status.SENT
+    assert mailbox.recipients() == ["r2@example.net"]
+
+
+def test_an_idle_connection_closed_by_the_server_is_replaced(content: Content) -> None:
+    mailbox = Mailbox()
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=1) as t,
+    ):
+        t.send_batch(content, messages(1))
+        # The server goes away between batches (restart, idle timeout).
+        slot = t._slots[0]
+        assert slot is not None
+        slot.sock.close()  # type: ignore[union-attr]
+        assert [o.status for o in t.send_batch(content, messages(2, start=2))] == [Status.SENT] * 2
+    assert len(mailbox.recipients()) == 3
+
+
+def test_a_refused_connection_raises_a_transient_transport_error(content: Content) -> None:
+    with (
+        transport_for(f"smtp://127.0.0.1:{free_port()}") as t,
+        pytest.raises(TransportError, match="cannot connect") as error,
+    ):
+        t.send_batch(content, messages(2))
+    assert error.value.permanent is False
+
+
+def test_a_server_going_away_mid_batch_leaves_the_rest_for_later(content: Content) -> None:
+    mailbox = Mailbox({"r2@example.net": [("data", "drop")]})
+    server = smtp_server(mailbox)
+    port = server.__enter__()
+    t = SmtpTransport(parse_smtp_url(f"smtp://127.0.0.1:{port}"), connections=1, timeout=5)
+    try:
+        t.send_batch(content, messages(1))
+        server.__exit__(None, None, None)  # the server stops while our connection is open
+        outcomes = t.send_batch(content, messages(3, start=2))
+    finally:
+        t.close()
+    assert [o.status for o in outcomes] == [Status.RETRY] * 3
+    assert all("cannot connect" in o.detail for o in outcomes)
+
+
+# Authentication and TLS
+
+
+def test_login_with_url_encoded_credentials(content: Content) -> None:
+    mailbox = Mailbox()
+    url = "smtp://{}:{}@127.0.0.1:{}"
+    with smtp_server(mailbox, authenticator=authenticator, auth_require_tls=False) as port:
+        with transport_for(url.format(quote(USER), quote(PASSWORD, safe=""), port)) as t:
+            assert [o.status for o in t.send_batch(content, messages(2))] == [Status.SENT] * 2
+        with (
+            transport_for(url.format(USER, "wrong", port)) as t,
+            pytest.raises(TransportError, match="refused the login") as error,
+        ):
+            t.send_batch(content, messages(1, start=3))
+    assert error.value.permanent is True
+    assert len(mailbox.accepted) == 2
+
+
+def test_a_non_ascii_password_is_a_permanent_error(content: Content) -> None:
+    mailbox = Mailbox()
+    with (
+        smtp_server(mailbox, authenticator=authenticator, auth_require_tls=False) as port,
+        transport_for(f"smtp://{USER}:p%C3%BC@127.0.0.1:{port}") as t,
+        pytest.raises(TransportError, match="must be ASCII") as error,
+    ):
+        t.send_batch(content, messages(1))
+    assert error.value.permanent is True
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_a_server_requiring_auth_refuses_an_anonymous_sender(content: Content) -> None:
+    mailbox = Mailbox()
+    with (
+        smtp_server(
+            mailbox, authenticator=authenticator, auth_require_tls=False, auth_required=True
+        ) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=2) as t,
+        pytest.raises(TransportError, match="requires a login: 530") as error,
+    ):
+        t.send_batch(content, messages(3))
+    assert error.value.permanent is True
+    assert mailbox.accepted == []
+
+
+def test_starttls_with_a_trusted_ca(content: Content, tls_files: TlsFiles) -> None:
+    mailbox = Mailbox()
+    with (
+        smtp_server(
+            mailbox,
+            tls_context=tls_files.server_context(),
+            require_starttls=True,
+            authenticator=authenticator,
+        ) as port,
+        transport_for(
+            f"smtp+starttls://{USER}:{quote(PASSWORD, safe='')}@127.0.0.1:{port}",
+            context=tls_context(tls_files.ca),
+        ) as t,
+    ):
+        outcomes = t.send_batch(content, messages(3))
+    # The server refuses MAIL and AUTH before STARTTLS, so acceptance proves TLS was used.
+    assert [o.status for o in outcomes] == [Status.SENT] * 3
+    assert len(mailbox.accepted) == 3
+
+
+def test_implicit_tls_with_a_trusted_ca(content: Content, tls_files: TlsFiles) -> None:
+    mailbox = Mailbox()
+    with (
+        smtp_server(mailbox, ssl_context=tls_files.server_context()) as port,
+        transport_for(f"smtps://127.0.0.1:{port}", context=tls_context(tls_files.ca)) as t,
+    ):
+        outcomes = t.send_batch(content, messages(2))
+    assert [o.status for o in outcomes] == [Status.SENT] * 2
+    assert "queued as Q" in str(outcomes[0].provider_id)
+    assert len(mailbox.accepted) == 2
+
+
+@pytest.mark.parametrize("scheme", ["smtps", "smtp+starttls"])
+def test_an_untrusted_certificate_is_refused(
+    content: Content, tls_files: TlsFiles, scheme: str
+) -> None:
+    mailbox = Mailbox()
+    options = (
+        {"ssl_context": tls_files.server_context()}
+        if scheme == "smtps"
+        else {"tls_context": tls_files.server_context()}
+    )
+    with (
+        smtp_server(mailbox, **options) as port,
+        transport_for(f"{scheme}://127.0.0.1:{port}", context=tls_context(tls_files.other_ca)) as t,
+        pytest.raises(TransportError, match="not trusted") as error,
+    ):
+        t.send_batch(content, messages(1))
+    assert error.value.permanent is True
+    assert mailbox.accepted == []
+
+
+def test_the_default_context_does_not_trust_a_private_ca(
+    content: Content, tls_files: TlsFiles
+) -> None:
+    mailbox = Mailbox()
+    with (
+        smtp_server(mailbox, ssl_context=tls_files.server_context()) as port,
+        transport_for(f"smtps://127.0.0.1:{port}") as t,
+        pytest.raises(TransportError, match="not trusted"),
+    ):
+        t.send_batch(content, messages(1))
+    assert mailbox.accepted == []
+    assert tls_context().verify_mode is ssl.CERT_REQUIRED
+
+
+def test_starttls_missing_from_the_server_is_refused(content: Content) -> None:
+    mailbox = Mailbox()
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp+starttls://127.0.0.1:{port}") as t,
+        pytest.raises(TransportError, match="does not offer STARTTLS") as error,
+    ):
+        t.send_batch(content, messages(1))
+    assert error.value.permanent is True
+    assert mailbox.accepted == []
+
+
+def test_settings_build_the_pool(content: Content, tls_files: TlsFiles) -> None:
+    mailbox = Mailbox()
+    with smtp_server(mailbox, ssl_context=tls_files.server_context()) as port:
+        settings = Settings(
+            transport="smtp",
+            smtp_url=f"smtps://127.0.0.1:{port}",
+            smtp_connections=2,
+            smtp_ca_file=tls_files.ca,
+            smtp_timeout=5,
+        )
+        transport = make_transport(settings)
+        try:
+            assert isinstance(transport, SmtpTransport)
+            assert transport.max_batch == 50
+            assert {o.status for o in transport.send_batch(content, messages(4))} == {Status.SENT}
+        finally:
+            transport.close()
+    assert mailbox.sessions == 2
