@@ -49,9 +49,14 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise TokenError("token is not base64url") from exc
+    # The last character can carry unused bits; without this check several spellings
+    # of one token would verify, so an edited token could still be accepted.
+    if _b64(data) != text:
+        raise TokenError("token is not canonical base64url")
+    return data
 
 
 def _uvarint(value: int) -> bytes:

@@ -1,0 +1,36 @@
+"""Errors raised by the subscriber store, each naming the problem for the person at the CLI."""
+
+from __future__ import annotations
+
+from newsletter.errors import NewsletterError
+
+
+class StoreError(NewsletterError):
+    """A store operation was refused because of the data it was given."""
+
+
+class UnknownListError(StoreError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no list named {name!r}")
+
+
+class DuplicateListError(StoreError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a list named {name!r} already exists")
+
+
+class UnknownSubscriberError(StoreError):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"no subscriber with the address {email!r}")
+
+
+class SuppressedError(StoreError):
+    """The address is on the suppression list, so it may not be (re)subscribed."""
+
+    def __init__(self, email: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{email!r} is suppressed ({reason})")
+
+
+class ImportFileError(StoreError):
+    """The CSV file as a whole cannot be imported (missing, unreadable, bad header)."""

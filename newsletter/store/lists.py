@@ -1,0 +1,82 @@
+"""Mailing lists and their per-status counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from newsletter.store.errors import DuplicateListError, StoreError, UnknownListError
+from newsletter.store.models import (
+    MailingList,
+    Membership,
+    MembershipStatus,
+    Subscriber,
+    Suppression,
+)
+from newsletter.store.types import utcnow
+
+MAX_NAME_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    id: int
+    name: str
+    description: str
+    counts: dict[MembershipStatus, int]
+    # Active and not suppressed: who a campaign to this list would reach.
+    eligible: int
+
+
+def create_list(session: Session, name: str, description: str = "") -> MailingList:
+    name = name.strip()
+    if not name:
+        raise StoreError("a list needs a name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise StoreError(f"list names are at most {MAX_NAME_LENGTH} characters")
+    # Checked first for a clear message; the unique constraint still guards the race.
+    if session.scalar(select(MailingList.id).where(MailingList.name == name)) is not None:
+        raise DuplicateListError(name)
+    mailing_list = MailingList(name=name, description=description, created_at=utcnow())
+    session.add(mailing_list)
+    session.flush()
+    return mailing_list
+
+
+def get_list(session: Session, name: str) -> MailingList:
+    found = session.scalar(select(MailingList).where(MailingList.name == name))
+    if found is None:
+        raise UnknownListError(name)
+    return found
+
+
+def list_summaries(session: Session) -> list[ListSummary]:
+    counts: dict[int, dict[MembershipStatus, int]] = {}
+    rows = session.execute(
+        select(Membership.list_id, Membership.status, func.count()).group_by(
+            Membership.list_id, Membership.status
+        )
+    )
+    for list_id, status, count in rows:
+        counts.setdefault(list_id, {})[status] = count
+    suppressed = exists().where(Suppression.email_key == Subscriber.email_key)
+    eligible = dict(
+        session.execute(
+            select(Membership.list_id, func.count())
+            .join(Subscriber, Subscriber.id == Membership.subscriber_id)
+            .where(Membership.status == MembershipStatus.ACTIVE, ~suppressed)
+            .group_by(Membership.list_id)
+        ).all()
+    )
+    return [
+        ListSummary(
+            id=item.id,
+            name=item.name,
+            description=item.description,
+            counts={status: counts.get(item.id, {}).get(status, 0) for status in MembershipStatus},
+            eligible=eligible.get(item.id, 0),
+        )
+        for item in session.scalars(select(MailingList).order_by(MailingList.name))
+    ]

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from newsletter.cli import app
+from tests.store.databases import BACKENDS, isolated_database
+from tests.store.helpers import SAMPLE
+
+
+@pytest.fixture(params=BACKENDS)
+def db(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    with isolated_database(request.param, tmp_path, monkeypatch) as url:
+        yield url
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_no_lists_yet(db: str) -> None:
+    result = run("lists")
+    assert result.exit_code == 0, result.output
+    assert "No lists yet" in result.stdout
+
+
+def test_create_then_show_counts_per_status(db: str) -> None:
+    assert run("lists", "create", "members", "--description", "Institute members").stdout == (
+        "created list 'members'\n"
+    )
+    assert run("lists", "create", "press").exit_code == 0
+    assert run("subscribers", "import", "members", str(SAMPLE)).exit_code == 0
+    assert (
+        run("subscribers", "unsubscribe", "li.wei@example.org", "--list", "members").exit_code == 0
+    )
+    assert run("subscribers", "unsubscribe", "t.nowak@example.org").exit_code == 0
+    result = run("lists")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[1]: line.split()[2:] for line in result.stdout.splitlines() if "│" in line}
+    # list: active, unsubscribed, unconfirmed, eligible, description
+    assert rows["members"][:8] == ["│", "21", "│", "2", "│", "0", "│", "21"]
+    assert "Institute members" in " ".join(rows["members"])
+    assert rows["press"][:8] == ["│", "0", "│", "0", "│", "0", "│", "0"]
+
+
+def test_duplicate_name_is_a_one_line_error(db: str) -> None:
+    run("lists", "create", "members")
+    result = run("lists", "create", "members")
+    assert result.exit_code == 1
+    assert result.stderr == "error: a list named 'members' already exists\n"
+    assert result.stdout == ""
+
+
+def test_empty_name_is_an_error(db: str) -> None:
+    result = run("lists", "create", " ")
+    assert result.exit_code == 1
+    assert result.stderr == "error: a list needs a name\n"

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from newsletter.store import session_scope
+from newsletter.store.errors import DuplicateListError, StoreError, UnknownListError
+from newsletter.store.lists import create_list, get_list, list_summaries
+from newsletter.store.models import MembershipStatus, SuppressionReason
+from newsletter.store.subscriptions import subscribe, suppress, unsubscribe
+from tests.store.helpers import new_list
+
+
+def test_lists_are_created_once_by_name(db: str) -> None:
+    members = new_list("members", "Institute members")
+    with session_scope(write=True) as session:
+        assert get_list(session, "members").id == members
+        assert get_list(session, "members").description == "Institute members"
+        with pytest.raises(DuplicateListError, match="a list named 'members' already exists"):
+            create_list(session, " members ")
+        with pytest.raises(StoreError, match="needs a name"):
+            create_list(session, "  ")
+        with pytest.raises(UnknownListError, match="no list named 'Members'"):
+            get_list(session, "Members")
+
+
+def test_summaries_count_each_status_and_who_is_eligible(db: str) -> None:
+    members, press = new_list("members"), new_list("press")
+    new_list("empty")
+    with session_scope(write=True) as session:
+        for i in range(5):
+            subscribe(session, members, f"m{i}@example.org", source="test")
+        subscribe(
+            session, members, "u@example.org", source="web", status=MembershipStatus.UNCONFIRMED
+        )
+        gone = subscribe(session, members, "gone@example.org", source="test")
+        unsubscribe(session, gone.subscriber_id, members, source="test")
+        subscribe(session, press, "m0@example.org", source="test")
+        suppress(session, "m1@example.org", SuppressionReason.BOUNCED, source="test")
+    with session_scope() as session:
+        summaries = {summary.name: summary for summary in list_summaries(session)}
+    assert list(summaries) == ["empty", "members", "press"]
+    assert summaries["members"].counts == {
+        MembershipStatus.ACTIVE: 5,
+        MembershipStatus.UNSUBSCRIBED: 1,
+        MembershipStatus.UNCONFIRMED: 1,
+    }
+    assert summaries["members"].eligible == 4
+    assert summaries["press"].counts[MembershipStatus.ACTIVE] == 1
+    assert summaries["empty"].eligible == 0
+    assert sum(summaries["empty"].counts.values()) == 0
