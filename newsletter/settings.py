@@ -107,6 +107,82 @@ class Settings(BaseSettings):
         default=None, description="Folder for the outbox transport; default <data_dir>/outbox."
     )
 
+    # Rate limit and DKIM: how fast messages leave (newsletter.sending.ratelimit) and how
+    # they are signed (newsletter.dkim).
+    rate_limit: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Messages per second over all connections; 0 means no limit.",
+    )
+    hourly_limit: int | None = Field(
+        default=None,
+        ge=0,
+        description="Messages in any 3600-second window; empty or 0 means no cap.",
+    )
+    dkim_domain: str | None = Field(
+        default=None, description="DKIM signing domain (d=); unset means messages go unsigned."
+    )
+    dkim_selector: str | None = Field(
+        default=None,
+        description="DKIM selector (s=): the key is at <selector>._domainkey.<domain>.",
+    )
+    dkim_key_file: Path | None = Field(
+        default=None, description="DKIM private key, PEM (RSA of 1024+ bits, or Ed25519)."
+    )
+
+    # Sending: how a campaign runner (newsletter.sending) batches, retries and gives up.
+    send_batch_size: int = Field(
+        default=0, ge=0, description="Deliveries per batch; 0 means the transport's own size."
+    )
+    send_max_attempts: int = Field(
+        default=5, ge=1, le=100, description="Tries per message before it is marked failed."
+    )
+    send_retry_base: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds before the first retry; doubled for each later one (with jitter).",
+    )
+    send_retry_max: float = Field(
+        default=3600.0, gt=0, allow_inf_nan=False, description="Longest wait between retries."
+    )
+    send_pause_after_failures: int = Field(
+        default=50,
+        ge=1,
+        description="Failed or deferred messages in a row that pause a campaign (error storm).",
+    )
+    hard_bounce_limit: int = Field(
+        default=2,
+        ge=1,
+        description="Hard bounces (permanent refusals of the address), over all campaigns, "
+        "after which an address is suppressed as bounced.",
+    )
+    send_lease_timeout: float = Field(
+        default=60.0,
+        ge=5,
+        allow_inf_nan=False,
+        description="Seconds without a heartbeat after which another runner may take over a "
+        "campaign (at once when the old one ran on this host and has died).",
+    )
+    return_path: str | None = Field(
+        default=None,
+        description="Envelope sender (where bounces go); unset means the From address.",
+    )
+
+    @field_validator(
+        "hourly_limit",
+        "dkim_domain",
+        "dkim_selector",
+        "dkim_key_file",
+        "return_path",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `NEWSLETTER_HOURLY_LIMIT=` in .env means "not set", not "invalid number".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("public_url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.settings import get_settings
+from tests.store.databases import BACKENDS, isolated_database
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "khojaly-seminar-2022" / "record.yaml"
@@ -23,3 +24,19 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(params=BACKENDS)
+def db(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The URL of an empty database of each backend, also set as NEWSLETTER_DATABASE_URL."""
+    with isolated_database(request.param, tmp_path, monkeypatch) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty SQLite database, for tests whose point is not the database."""
+    with isolated_database("sqlite", tmp_path, monkeypatch) as url:
+        yield url

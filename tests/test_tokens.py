@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from newsletter.errors import TokenError
@@ -15,19 +12,10 @@ from newsletter.store.subscriptions import (
     unsubscribe,
 )
 from newsletter.tokens import Token, sign, verify
-from tests.store.databases import BACKENDS, isolated_database
 from tests.store.helpers import new_list
 
 KEY = b"token-test-key-0123456789"
 TOKEN = Token("u", subscriber_id=1234, list_id=7, version=3, campaign_id=99)
-
-
-@pytest.fixture(params=BACKENDS)
-def db(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    with isolated_database(request.param, tmp_path, monkeypatch) as url:
-        yield url
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ def _commands() -> None:
 
 
 # Imported for their side effect of registering commands on `app`.
-from newsletter.cli import build, lists, subscribers  # noqa: E402, F401
+from newsletter.cli import build, campaigns, devsmtp, lists, send, serve, subscribers  # noqa: E402, F401
 
 
 def main() -> None:

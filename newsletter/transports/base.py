@@ -13,6 +13,16 @@ Two views of each message are handed over, so each transport uses what its serve
   (SendGrid personalizations, Mailgun recipient-variables, SES templates). In `Content.html`
   a placeholder must be replaced by the HTML-escaped value; in `.text` and `.subject` by the
   value as is.
+
+Two optional helpers come with each batch, both from the campaign runner:
+- a `Limiter`, acquired once per message (or per request for a batch API) right before
+  it goes, so one rate limit covers every connection and thread;
+- a `Journal`, told `point_of_no_return(key)` right before the act that hands a message
+  over for good (SMTP: writing the end-of-data dot; an HTTP API: sending the request).
+  It makes that fact durable before returning, so a sender killed at any moment can tell,
+  on resume, which messages may have reached the server (never sent again) from those
+  that cannot have (sent again). `not_accepted(key)` takes it back when the server
+  answered the hand-over with a refusal. Both are called from the transport's threads.
 """
 
 from __future__ import annotations
@@ -78,6 +88,21 @@ class OutgoingMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+class Journal(Protocol):
+    def point_of_no_return(self, *keys: int) -> None:
+        """These messages are about to be handed over; durable when this returns.
+
+        If it raises, the transport must not hand them over (and answer RETRY)."""
+
+    def not_accepted(self, *keys: int) -> None:
+        """The server refused these messages after all (a non-2xx reply to end of data)."""
+
+
+class Limiter(Protocol):
+    def acquire(self, n: int = 1) -> None:
+        """Block until `n` messages may go (newsletter.sending.ratelimit.RateLimiter)."""
+
+
 @runtime_checkable
 class Transport(Protocol):
     name: str
@@ -85,7 +110,11 @@ class Transport(Protocol):
     max_batch: int
 
     def send_batch(
-        self, content: Content, messages: Sequence[OutgoingMessage]
+        self,
+        content: Content,
+        messages: Sequence[OutgoingMessage],
+        journal: Journal | None = None,
+        limiter: Limiter | None = None,
     ) -> list[Outcome]: ...
 
     def close(self) -> None: ...

@@ -17,6 +17,12 @@ address once per request (the APIs refuse or merge duplicates). When the provide
 be reached the batch raises a non-permanent TransportError; when the request went out but
 no answer came in time, its messages are RETRY with a detail saying they may have been
 accepted, since only the provider knows.
+
+Before each request the limiter is asked for as many messages as the request carries, and
+the journal is told the request's keys (`point_of_no_return`): a sender killed while a
+request is in flight cannot know whether the provider took it, so its messages count as
+sent and are never sent again (at most once). Messages the answer refuses or defers are
+taken back at once (`not_accepted`).
 """
 
 from __future__ import annotations
@@ -31,7 +37,15 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from newsletter.errors import ConfigError
-from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
+from newsletter.transports.base import (
+    Content,
+    Journal,
+    Limiter,
+    Outcome,
+    OutgoingMessage,
+    Status,
+    TransportError,
+)
 
 CONNECT_TIMEOUT = 10.0
 USER_AGENT = "newsletter (+transports)"
@@ -189,16 +203,23 @@ class HttpBatchTransport(ABC):
             timeout=(CONNECT_TIMEOUT, self.timeout),
         )
 
-    def send_batch(self, content: Content, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
+    def send_batch(
+        self,
+        content: Content,
+        messages: Sequence[OutgoingMessage],
+        journal: Journal | None = None,
+        limiter: Limiter | None = None,
+    ) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(messages)
         anything_sent = False
         limit = max(1, min(self.max_batch, self.request_limit(content)))
+        hooks = _Hooks(journal, limiter)
         for indexes in group_batches(messages, limit, self.batch_key):
             group = [messages[index] for index in indexes]
             results = (
-                self._send_after_others(content, group)
+                self._send_after_others(content, group, hooks)
                 if anything_sent
-                else self._send(content, group)
+                else self._send(content, group, hooks)
             )
             for index, outcome in zip(indexes, results, strict=True):
                 outcomes[index] = outcome
@@ -209,12 +230,15 @@ class HttpBatchTransport(ABC):
     def close(self) -> None:
         self.session.close()
 
-    def _send(self, content: Content, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
+    def _send(
+        self, content: Content, messages: Sequence[OutgoingMessage], hooks: _Hooks
+    ) -> list[Outcome]:
         """One request and whatever splitting or resending its answer calls for.
 
         Raises TransportError only while nothing in `messages` has been accepted.
         """
         payload = self.build_payload(content, messages)
+        hooks.before_request(messages)
         try:
             response = self.post(payload)
         except requests.exceptions.ReadTimeout as exc:
@@ -230,27 +254,54 @@ class HttpBatchTransport(ABC):
                 f"{self.name}: {len(outcomes)} answers for {len(messages)} messages",
                 permanent=True,
             )
+        hooks.answered(messages, outcomes)
         if len(messages) > 1 and any(outcome is SPLIT for outcome in outcomes):
             half = len(messages) // 2
-            first = self._send(content, messages[:half])
+            first = self._send(content, messages[:half], hooks)
             if any(outcome.status is Status.SENT for outcome in first):
-                return first + self._send_after_others(content, messages[half:])
-            return first + self._send(content, messages[half:])
+                return first + self._send_after_others(content, messages[half:], hooks)
+            return first + self._send(content, messages[half:], hooks)
         bystanders = [index for index, outcome in enumerate(outcomes) if outcome is BYSTANDER]
         if bystanders and len(bystanders) < len(messages):
-            again = self._send(content, [messages[index] for index in bystanders])
+            again = self._send(content, [messages[index] for index in bystanders], hooks)
             for index, outcome in zip(bystanders, again, strict=True):
                 outcomes[index] = outcome
         return outcomes
 
     def _send_after_others(
-        self, content: Content, messages: Sequence[OutgoingMessage]
+        self, content: Content, messages: Sequence[OutgoingMessage], hooks: _Hooks
     ) -> list[Outcome]:
         """`_send` once part of the batch is accepted: a failure of the whole request now
         concerns these messages alone, so it becomes their RETRY instead of an exception."""
         try:
-            return self._send(content, messages)
+            return self._send(content, messages, hooks)
         except TransportError as exc:
             return [Outcome(Status.RETRY, detail=str(exc), retry_after=exc.retry_after)] * len(
                 messages
             )
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    journal: Journal | None
+    limiter: Limiter | None
+
+    def before_request(self, messages: Sequence[OutgoingMessage]) -> None:
+        if self.limiter is not None:
+            self.limiter.acquire(len(messages))
+        if self.journal is not None:
+            try:
+                self.journal.point_of_no_return(*(message.key for message in messages))
+            except Exception as exc:
+                raise TransportError(
+                    f"not sent, the hand-over could not be recorded: {exc}"
+                ) from exc
+
+    def answered(self, messages: Sequence[OutgoingMessage], outcomes: Sequence[Outcome]) -> None:
+        if self.journal is None:
+            return
+        refused = [
+            m.key for m, o in zip(messages, outcomes, strict=True) if o.status is not Status.SENT
+        ]
+        if refused:
+            self.journal.not_accepted(*refused)

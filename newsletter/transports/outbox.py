@@ -3,6 +3,7 @@
 Files are named `<key>-<recipient>.eml` (the address reduced to safe characters), written
 to a temporary file in the same folder and renamed into place, so a reader never sees half
 a message and sending the same delivery again replaces its file instead of adding one.
+The journal is told each key right before its file is renamed into place.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from newsletter.settings import Settings
-from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
+from newsletter.transports.base import (
+    Content,
+    Journal,
+    Limiter,
+    Outcome,
+    OutgoingMessage,
+    Status,
+    TransportError,
+)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
 
@@ -35,7 +44,13 @@ class OutboxTransport:
     def from_settings(cls, settings: Settings) -> OutboxTransport:
         return cls(settings.outbox_dir or settings.data_dir / "outbox")
 
-    def send_batch(self, content: Content, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
+    def send_batch(
+        self,
+        content: Content,
+        messages: Sequence[OutgoingMessage],
+        journal: Journal | None = None,
+        limiter: Limiter | None = None,
+    ) -> list[Outcome]:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -43,8 +58,10 @@ class OutboxTransport:
         outcomes: list[Outcome] = []
         for message in messages:
             name = file_name(message)
+            if limiter is not None:
+                limiter.acquire(1)
             try:
-                self._write(self.folder / name, message.data)
+                self._write(self.folder / name, message.data, journal, message.key)
             except OSError as exc:
                 if not outcomes:
                     raise TransportError(f"outbox: cannot write {name}: {exc}") from exc
@@ -57,11 +74,13 @@ class OutboxTransport:
         pass
 
     @staticmethod
-    def _write(path: Path, data: bytes) -> None:
+    def _write(path: Path, data: bytes, journal: Journal | None, key: int) -> None:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".eml")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+            if journal is not None:
+                journal.point_of_no_return(key)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -18,6 +18,10 @@ Error codes (SES v2 SendEmail reference, AWS common errors):
   any 401/403 → permanent TransportError (the account or setup, not the recipient).
 Region and endpoint come from settings, credentials from boto3's usual chain (environment,
 shared config, instance role).
+
+Each call first takes one message from the limiter and tells the journal its key
+(`point_of_no_return`): a call in flight when the sender is killed counts as sent. A call
+answered with an error takes the key back (`not_accepted`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,15 @@ from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import ConfigError
 from newsletter.settings import Settings
-from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
+from newsletter.transports.base import (
+    Content,
+    Journal,
+    Limiter,
+    Outcome,
+    OutgoingMessage,
+    Status,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
@@ -117,10 +129,16 @@ class SesTransport:
         )
         return cls(client, concurrency=settings.ses_concurrency)
 
-    def send_batch(self, content: Content, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
+    def send_batch(
+        self,
+        content: Content,
+        messages: Sequence[OutgoingMessage],
+        journal: Journal | None = None,
+        limiter: Limiter | None = None,
+    ) -> list[Outcome]:
         if not messages:
             return []
-        first = self._attempt(messages[0])
+        first = self._attempt(messages[0], journal, limiter)
         if isinstance(first, TransportError):
             raise first
         stopped: list[str] = []
@@ -129,7 +147,7 @@ class SesTransport:
         def send(message: OutgoingMessage) -> Outcome:
             if stop.is_set():
                 return Outcome(Status.RETRY, detail=f"not tried: {stopped[0]}")
-            result = self._attempt(message)
+            result = self._attempt(message, journal, limiter)
             if isinstance(result, TransportError):
                 stopped.append(str(result))
                 stop.set()
@@ -142,7 +160,24 @@ class SesTransport:
         self._pool.shutdown(wait=True)
         self._client.close()
 
-    def _attempt(self, message: OutgoingMessage) -> Outcome | TransportError:
+    def _attempt(
+        self, message: OutgoingMessage, journal: Journal | None, limiter: Limiter | None
+    ) -> Outcome | TransportError:
+        if limiter is not None:
+            limiter.acquire(1)
+        if journal is not None:
+            try:
+                journal.point_of_no_return(message.key)
+            except Exception as exc:
+                return TransportError(f"ses: not sent, the hand-over could not be recorded: {exc}")
+        result = self._call(message)
+        if journal is not None and not (
+            isinstance(result, Outcome) and result.status is Status.SENT
+        ):
+            journal.not_accepted(message.key)
+        return result
+
+    def _call(self, message: OutgoingMessage) -> Outcome | TransportError:
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,

@@ -10,10 +10,19 @@ Connections open on first use and stay open across batches. Each message goes as
 belongs to exactly one message:
 - 2xx to DATA → SENT, the server's reply (often "queued as ID") kept as provider_id;
 - 4xx → RETRY, 5xx → REJECTED, with the reply as detail;
-- 421 or a dropped connection → the connection is replaced and the message tried once more
-  on the fresh one, then RETRY. A drop after DATA went out but before the reply came can
-  mean the server kept the message; sending again then gives that recipient a duplicate,
-  which is preferred to losing the message.
+- 421, or a connection dropped before the end-of-data dot went out → the connection is
+  replaced and the message tried once more on the fresh one, then RETRY. A server keeps
+  nothing of a DATA that never ended, so sending again cannot duplicate it.
+- a connection dropped after the dot went out, before the reply → SENT, with a detail
+  saying it is unconfirmed, and never sent again: the server had the whole message and
+  most likely queued it. The campaign runner's crash recovery makes the same choice (see
+  `Journal` in base.py and newsletter.sending.journal): at most once.
+
+DATA is written here rather than by smtplib, in two steps: the dot-stuffed content, then,
+once `journal.point_of_no_return(key)` has returned, the final ".\r\n". The sockets have
+TCP_NODELAY, so that short last write is not held back waiting for an acknowledgement.
+`limiter.acquire()` runs before each message's MAIL FROM, in whichever connection's thread
+sends it.
 Before anything is sent, the batch's connections are opened; if none can be, the batch
 raises TransportError: permanent for an authentication failure or an untrusted
 certificate, not permanent for a refused or timed-out connection.
@@ -21,11 +30,13 @@ certificate, not permanent for a refused or timed-out connection.
 
 from __future__ import annotations
 
+import functools
+import re
 import smtplib
 import socket
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +45,15 @@ from urllib.parse import unquote, urlsplit
 
 from newsletter.errors import ConfigError
 from newsletter.settings import Settings
-from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
+from newsletter.transports.base import (
+    Content,
+    Journal,
+    Limiter,
+    Outcome,
+    OutgoingMessage,
+    Status,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -99,22 +118,79 @@ def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-class _Connection(smtplib.SMTP):
-    """smtplib.SMTP keeping the server's reply to DATA, which sendmail() drops."""
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
-    data_reply: tuple[int, bytes] = (0, b"")
+
+class _JournalFailed(Exception):
+    """The journal could not record the point of no return; the dot was not sent."""
+
+
+class _DataState:
+    """Per connection: the reply to DATA (sendmail() drops it), the hook to call right
+    before the end of data, and whether the current message's end of data was written."""
+
+    def __init__(self) -> None:
+        self.reply: tuple[int, bytes] = (0, b"")
+        self.before_dot: Callable[[], None] | None = None
+        self.dot_sent = False
+
+
+def _data(connection: smtplib.SMTP, state: _DataState, msg: Buffer | str) -> tuple[int, bytes]:
+    """smtplib's DATA, with `state.before_dot` called between the content and the dot."""
+    state.dot_sent = False
+    connection.putcmd("data")
+    code, reply = connection.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    content = msg.encode("utf-8") if isinstance(msg, str) else bytes(msg)
+    # Searched first: most messages have no line starting with a dot, and the regex over
+    # the whole message would hold the GIL the other connections' threads are waiting for.
+    if content.startswith(b".") or b"\n." in content:
+        content = _LEADING_DOT.sub(b"..", content)
+    if not content.endswith(b"\r\n"):
+        content += b"\r\n"
+    connection.send(content)
+    sock = connection.sock
+    if sock is None:
+        raise smtplib.SMTPServerDisconnected("connection lost before end of data")
+    if state.before_dot is not None:
+        try:
+            state.before_dot()
+        except Exception as exc:
+            # Closing mid-DATA makes the server discard what it got.
+            connection.close()
+            raise _JournalFailed(str(exc)) from exc
+    # Nothing but this write between the journal's return and the dot leaving: the
+    # shorter that gap, the smaller the window a crash can fall into.
+    try:
+        sock.sendall(b".\r\n")
+    except OSError as exc:
+        # Three bytes are taken whole or not at all: the server did not get the dot.
+        connection.close()
+        raise smtplib.SMTPServerDisconnected(f"connection lost before end of data: {exc}") from exc
+    state.dot_sent = True
+    state.reply = connection.getreply()
+    return state.reply
+
+
+class _Connection(smtplib.SMTP):
+    state: _DataState
 
     def data(self, msg: Buffer | str) -> tuple[int, bytes]:
-        self.data_reply = super().data(msg)
-        return self.data_reply
+        return _data(self, self.state, msg)
 
 
 class _TlsConnection(smtplib.SMTP_SSL):
-    data_reply: tuple[int, bytes] = (0, b"")
+    state: _DataState
 
     def data(self, msg: Buffer | str) -> tuple[int, bytes]:
-        self.data_reply = super().data(msg)
-        return self.data_reply
+        return _data(self, self.state, msg)
+
+
+def _state(connection: smtplib.SMTP) -> _DataState:
+    state = getattr(connection, "state", None)
+    assert isinstance(state, _DataState), "connections are made by SmtpTransport._connect"
+    return state
 
 
 def _reply(code: int, text: bytes | str) -> str:
@@ -164,7 +240,13 @@ class SmtpTransport:
             timeout=settings.smtp_timeout,
         )
 
-    def send_batch(self, content: Content, messages: Sequence[OutgoingMessage]) -> list[Outcome]:
+    def send_batch(
+        self,
+        content: Content,
+        messages: Sequence[OutgoingMessage],
+        journal: Journal | None = None,
+        limiter: Limiter | None = None,
+    ) -> list[Outcome]:
         if not messages:
             return []
         with self._lock:
@@ -173,7 +255,9 @@ class SmtpTransport:
             # Round robin, so each connection gets an equal share.
             shares = [list(range(i, len(messages), len(slots))) for i in range(len(slots))]
             futures = [
-                self._pool.submit(self._send_share, slot, [messages[i] for i in share])
+                self._pool.submit(
+                    self._send_share, slot, [messages[i] for i in share], journal, limiter
+                )
                 for slot, share in zip(slots, shares, strict=True)
             ]
             failures: list[TransportError] = []
@@ -214,7 +298,7 @@ class SmtpTransport:
 
     def _connect(self, slot: int) -> smtplib.SMTP:
         endpoint = self.endpoint
-        connection: smtplib.SMTP | None = None
+        connection: _Connection | _TlsConnection | None = None
         try:
             if endpoint.security == "tls":
                 connection = _TlsConnection(
@@ -231,6 +315,9 @@ class SmtpTransport:
                     local_hostname=self._local_hostname,
                     timeout=self._timeout,
                 )
+            connection.state = _DataState()
+            if connection.sock is not None:
+                connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection.ehlo()
             if endpoint.security == "starttls":
                 if not connection.has_extn("starttls"):
@@ -297,7 +384,11 @@ class SmtpTransport:
     # Sending
 
     def _send_share(
-        self, slot: int, messages: list[OutgoingMessage]
+        self,
+        slot: int,
+        messages: list[OutgoingMessage],
+        journal: Journal | None,
+        limiter: Limiter | None,
     ) -> tuple[list[Outcome], TransportError | None]:
         """The messages of one connection, in turn, and what stopped it early, if anything."""
         outcomes: list[Outcome] = []
@@ -308,14 +399,21 @@ class SmtpTransport:
                 outcomes.append(Outcome(Status.RETRY, detail=str(failure)))
                 continue
             try:
-                outcomes.append(self._deliver(slot, message))
+                outcomes.append(self._deliver(slot, message, journal, limiter))
             except TransportError as exc:
                 failure = exc
                 outcomes.append(Outcome(Status.RETRY, detail=str(exc), retry_after=exc.retry_after))
         return outcomes, failure
 
-    def _deliver(self, slot: int, message: OutgoingMessage) -> Outcome:
-        """One message, tried once more on a fresh connection after 421 or a drop."""
+    def _deliver(
+        self,
+        slot: int,
+        message: OutgoingMessage,
+        journal: Journal | None,
+        limiter: Limiter | None,
+    ) -> Outcome:
+        """One message, tried once more on a fresh connection after 421 or a drop that
+        came before the end of data went out."""
         code: int
         text: bytes | str
         for attempt in (1, 2):
@@ -323,6 +421,13 @@ class SmtpTransport:
             options = self._mail_options(connection, message)
             if isinstance(options, Outcome):
                 return options
+            state = _state(connection)
+            state.before_dot = None
+            if journal is not None:
+                state.before_dot = functools.partial(journal.point_of_no_return, message.key)
+            state.dot_sent = False
+            if limiter is not None:
+                limiter.acquire(1)
             try:
                 connection.sendmail(
                     message.sender, [message.recipient], message.data, mail_options=options
@@ -331,13 +436,26 @@ class SmtpTransport:
                 code, text = next(iter(exc.recipients.values()))
             except smtplib.SMTPResponseException as exc:
                 code, text = exc.smtp_code, exc.smtp_error
+                if state.dot_sent and journal is not None and not 200 <= code < 300:
+                    self._not_accepted(slot, journal, message)
+            except _JournalFailed as exc:
+                self._drop(slot)
+                raise TransportError(
+                    f"smtp: not sent, the hand-over could not be recorded: {exc}"
+                ) from exc
             except (smtplib.SMTPServerDisconnected, OSError) as exc:
                 self._drop(slot)
+                if state.dot_sent:
+                    return Outcome(
+                        Status.SENT,
+                        detail=f"connection lost after the end of data, before the reply "
+                        f"({exc}); counted as sent, unconfirmed",
+                    )
                 if attempt == 1:
                     continue
                 return Outcome(Status.RETRY, detail=f"connection lost twice: {exc}")
             else:
-                code, text = getattr(connection, "data_reply", (250, b""))
+                code, text = state.reply
                 return _by_code(code, text)
             if code == 530:
                 # "Authentication required" (RFC 4954) concerns every message, not this one.
@@ -353,6 +471,15 @@ class SmtpTransport:
                     continue
             return _by_code(code, text)
         raise AssertionError("unreachable")
+
+    def _not_accepted(self, slot: int, journal: Journal, message: OutgoingMessage) -> None:
+        try:
+            journal.not_accepted(message.key)
+        except Exception as exc:
+            self._drop(slot)
+            raise TransportError(
+                f"smtp: the refusal of message {message.key} could not be recorded: {exc}"
+            ) from exc
 
     @staticmethod
     def _mail_options(connection: smtplib.SMTP, message: OutgoingMessage) -> list[str] | Outcome:

@@ -1,22 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from typer.testing import CliRunner, Result
 
 from newsletter.cli import app
-from tests.store.databases import BACKENDS, isolated_database
 from tests.store.helpers import SAMPLE
-
-
-@pytest.fixture(params=BACKENDS)
-def db(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    with isolated_database(request.param, tmp_path, monkeypatch) as url:
-        yield url
 
 
 def run(*args: str) -> Result:

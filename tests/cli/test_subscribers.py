@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from newsletter.cli import app
-from tests.store.databases import BACKENDS, isolated_database
 from tests.store.helpers import SAMPLE, write_csv
 
 SAMPLE_REPORT = (
@@ -18,14 +16,6 @@ SAMPLE_REPORT = (
     "It should have a period.\n"
     "line 15: duplicate of line 3 ('J.Okafor@example.com')\n"
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def db(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    with isolated_database(request.param, tmp_path, monkeypatch) as url:
-        yield url
 
 
 @pytest.fixture

@@ -6,8 +6,12 @@ from email.utils import format_datetime
 import pytest
 
 from newsletter.errors import ConfigError
+from newsletter.transports.base import Content, Status, TransportError
 from newsletter.transports.http_api import checked_base_url, group_batches, retry_after_seconds
+from newsletter.transports.postmark import PostmarkTransport
 from tests.transports.conftest import make_message
+from tests.transports.fakes import PostmarkFake
+from tests.transports.journals import CountingLimiter, RecordingJournal
 
 
 @pytest.mark.parametrize(
@@ -43,3 +47,45 @@ def test_base_urls_must_be_http() -> None:
     assert checked_base_url("https://api.example.org/", "X") == "https://api.example.org"
     with pytest.raises(ConfigError, match="X must start with http"):
         checked_base_url("api.example.org", "X")
+
+
+def test_a_request_is_journalled_before_it_goes_and_refusals_are_taken_back(
+    content: Content,
+) -> None:
+    fake = PostmarkFake("token", inactive={"gone@example.net"}).start()
+    transport = PostmarkTransport("token", base_url=fake.url, timeout=5)
+
+    def not_yet_requested(key: int) -> None:
+        assert fake.requests == []
+
+    journal = RecordingJournal(check=not_yet_requested)
+    limiter = CountingLimiter()
+    batch = [
+        make_message(1, "ana@example.net"),
+        make_message(2, "gone@example.net"),
+        make_message(3, "zoe@example.net"),
+    ]
+    try:
+        outcomes = transport.send_batch(content, batch, journal, limiter)
+    finally:
+        transport.close()
+        fake.stop()
+    assert [o.status for o in outcomes] == [Status.SENT, Status.REJECTED, Status.SENT]
+    assert journal.handed_over == [1, 2, 3]
+    assert journal.taken_back == [2]
+    # One request, so the limiter is asked once for all of its messages.
+    assert limiter.requests == [3]
+
+
+def test_a_request_the_journal_cannot_record_is_not_sent(content: Content) -> None:
+    fake = PostmarkFake("token").start()
+    transport = PostmarkTransport("token", base_url=fake.url, timeout=5)
+    journal = RecordingJournal()
+    journal.fail_for = {1}
+    try:
+        with pytest.raises(TransportError, match="could not be recorded"):
+            transport.send_batch(content, [make_message(1, "ana@example.net")], journal)
+    finally:
+        transport.close()
+        fake.stop()
+    assert fake.requests == []

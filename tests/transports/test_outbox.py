@@ -11,6 +11,7 @@ from newsletter.transports import make_transport
 from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
 from newsletter.transports.outbox import OutboxTransport, file_name
 from tests.transports.conftest import make_message
+from tests.transports.journals import CountingLimiter, RecordingJournal
 
 
 def test_each_message_becomes_a_file_that_parses(tmp_path: Path, content: Content) -> None:
@@ -67,3 +68,18 @@ def test_the_default_folder_is_in_the_data_dir(tmp_path: Path) -> None:
     transport = make_transport(Settings(transport="outbox", data_dir=tmp_path / "data"))
     assert isinstance(transport, OutboxTransport)
     assert transport.folder == tmp_path / "data" / "outbox"
+
+
+def test_each_file_is_journalled_before_it_appears(tmp_path: Path, content: Content) -> None:
+    folder = tmp_path / "outbox"
+
+    def not_yet_written(key: int) -> None:
+        assert not list(folder.glob(f"{key}-*.eml"))
+
+    journal = RecordingJournal(check=not_yet_written)
+    limiter = CountingLimiter()
+    batch = [make_message(1, "ana@example.net"), make_message(2, "zoe@example.net")]
+    outcomes = OutboxTransport(folder).send_batch(content, batch, journal, limiter)
+    assert [o.status for o in outcomes] == [Status.SENT, Status.SENT]
+    assert journal.handed_over == [1, 2]
+    assert limiter.requests == [1, 1]

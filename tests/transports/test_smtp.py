@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from newsletter.transports import make_transport
 from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
 from newsletter.transports.smtp import SmtpEndpoint, SmtpTransport, parse_smtp_url, tls_context
 from tests.transports.conftest import make_message
+from tests.transports.journals import CountingLimiter, RecordingJournal
 from tests.transports.smtp_servers import (
     PASSWORD,
     USER,
@@ -170,7 +172,7 @@ def test_4xx_is_retry_and_5xx_is_rejected_with_the_servers_words(content: Conten
 
 
 def test_a_dropped_connection_mid_batch_is_reopened_and_nothing_is_lost(content: Content) -> None:
-    mailbox = Mailbox({"r3@example.net": [("data", "drop")]})
+    mailbox = Mailbox({"r3@example.net": [("rcpt", "drop")]})
     with (
         smtp_server(mailbox) as port,
         transport_for(f"smtp://127.0.0.1:{port}", connections=1) as t,
@@ -182,7 +184,7 @@ def test_a_dropped_connection_mid_batch_is_reopened_and_nothing_is_lost(content:
 
 
 def test_a_connection_dropped_twice_for_one_message_is_retry(content: Content) -> None:
-    mailbox = Mailbox({"r1@example.net": [("data", "drop"), ("data", "drop")]})
+    mailbox = Mailbox({"r1@example.net": [("rcpt", "drop"), ("rcpt", "drop")]})
     with (
         smtp_server(mailbox) as port,
         transport_for(f"smtp://127.0.0.1:{port}", connections=1) as t,
@@ -192,6 +194,89 @@ def test_a_connection_dropped_twice_for_one_message_is_retry(content: Content) -
     assert "connection lost" in outcomes[0].detail
     assert outcomes[1].status is Status.SENT
     assert mailbox.recipients() == ["r2@example.net"]
+
+
+def test_a_drop_after_the_end_of_data_counts_as_sent_and_is_never_sent_again(
+    content: Content,
+) -> None:
+    # The server had the whole message; whether it queued it is unknown. Sending it again
+    # could duplicate it, so it counts as sent (at most once), with a detail saying so.
+    mailbox = Mailbox({"r2@example.net": [("data", "drop")]})
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=1) as t,
+    ):
+        outcomes = t.send_batch(content, messages(3))
+    assert [o.status for o in outcomes] == [Status.SENT] * 3
+    assert "after the end of data" in outcomes[1].detail
+    assert "unconfirmed" in outcomes[1].detail
+    assert mailbox.recipients() == ["r1@example.net", "r3@example.net"]
+    assert mailbox.sessions == 2
+
+
+def test_the_journal_hears_of_each_message_before_its_end_of_data(content: Content) -> None:
+    mailbox = Mailbox({"r3@example.net": [("data", "552 5.3.4 Message too big")]})
+
+    def not_yet_accepted(key: int) -> None:
+        assert f"r{key}@example.net" not in mailbox.recipients()
+
+    journal = RecordingJournal(check=not_yet_accepted)
+    limiter = CountingLimiter()
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=2) as t,
+    ):
+        outcomes = t.send_batch(content, messages(4), journal, limiter)
+    assert [o.status for o in outcomes] == [Status.SENT, Status.SENT, Status.REJECTED, Status.SENT]
+    assert sorted(journal.handed_over) == [1, 2, 3, 4]
+    # Refused at the dot: taken back at once, so it is never settled as sent.
+    assert journal.taken_back == [3]
+    assert limiter.requests == [1, 1, 1, 1]
+
+
+def test_a_message_the_journal_cannot_record_is_not_sent(content: Content) -> None:
+    mailbox = Mailbox()
+    journal = RecordingJournal()
+    journal.fail_for = {2}
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=1) as t,
+    ):
+        outcomes = t.send_batch(content, messages(3), journal)
+        later = t.send_batch(content, messages(1, start=4), journal)
+    assert [o.status for o in outcomes] == [Status.SENT, Status.RETRY, Status.RETRY]
+    assert "could not be recorded: disk full" in outcomes[1].detail
+    # The server discarded the unfinished DATA; the connection is replaced for later.
+    assert later[0].status is Status.SENT
+    assert mailbox.recipients() == ["r1@example.net", "r4@example.net"]
+
+
+def test_a_drop_before_the_end_of_data_is_sent_again_on_a_new_connection(
+    content: Content,
+) -> None:
+    mailbox = Mailbox()
+    dropped: list[int] = []
+    transport = SmtpTransport(parse_smtp_url("smtp://127.0.0.1:1"), connections=1, timeout=5)
+
+    def cut_the_line(key: int) -> None:
+        # The connection dies after the content, before the dot: nothing was delivered.
+        if key == 2 and not dropped:
+            dropped.append(key)
+            slot = transport._slots[0]
+            assert slot is not None and slot.sock is not None
+            slot.sock.shutdown(socket.SHUT_RDWR)
+
+    journal = RecordingJournal(check=cut_the_line)
+    with smtp_server(mailbox) as port:
+        transport.endpoint = parse_smtp_url(f"smtp://127.0.0.1:{port}")
+        try:
+            outcomes = transport.send_batch(content, messages(3), journal)
+        finally:
+            transport.close()
+    assert [o.status for o in outcomes] == [Status.SENT] * 3
+    assert sorted(mailbox.recipients()) == ["r1@example.net", "r2@example.net", "r3@example.net"]
+    assert mailbox.sessions == 2
+    assert journal.handed_over == [1, 2, 2, 3]
 
 
 def test_an_idle_connection_closed_by_the_server_is_replaced(content: Content) -> None:

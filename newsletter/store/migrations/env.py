@@ -9,6 +9,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+# Every module defining tables is imported, so that target_metadata is complete.
+import newsletter.store.campaigns
+import newsletter.store.forwards
+import newsletter.store.optin  # noqa: F401
 from newsletter.store.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,339 @@
+"""`newsletter campaigns`: list campaigns; pause, resume or cancel one.
+
+`run_in_foreground` is shared with `newsletter send`: it runs a campaign's runner with a
+progress bar on stderr and turns how the run ended into the exit status:
+0 done, 3 paused (by an error storm, Ctrl-C or `campaigns pause`), 4 cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from newsletter.cli import app
+from newsletter.cli.lists import store_errors
+
+if TYPE_CHECKING:
+    from newsletter.sending.runner import Progress, Runner, RunResult
+    from newsletter.settings import Settings
+    from newsletter.store.campaigns import CampaignSummary
+
+EXIT_PAUSED = 3
+EXIT_CANCELLED = 4
+
+campaigns_app = typer.Typer(
+    help="Campaigns: list them; pause, resume or cancel one.", no_args_is_help=True
+)
+app.add_typer(campaigns_app, name="campaigns")
+
+# So that a row fits 80 columns.
+SUBJECT_WIDTH = 20
+
+CampaignId = Annotated[int, typer.Argument(metavar="ID", help="The campaign's id.")]
+
+
+@campaigns_app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
+) -> None:
+    """Every campaign, newest first, with its deliveries counted per state."""
+    from newsletter.settings import get_settings
+    from newsletter.store import session_scope
+    from newsletter.store.campaigns import campaign_summaries
+
+    with store_errors(), session_scope() as session:
+        summaries = campaign_summaries(session)
+        timeout = get_settings().send_lease_timeout
+    if as_json:
+        typer.echo(json.dumps([_as_json(summary, timeout) for summary in summaries], indent=2))
+        return
+    _table(summaries, timeout)
+
+
+@campaigns_app.command("pause")
+def pause(campaign_id: CampaignId) -> None:
+    """Pause a campaign; a sender working on it stops before its next batch."""
+    from newsletter.sending.control import PAUSED_BY_STAFF, pause_campaign
+    from newsletter.store import session_scope
+    from newsletter.store.types import utcnow
+
+    with store_errors(), session_scope(write=True) as session:
+        changed = pause_campaign(session, campaign_id, PAUSED_BY_STAFF, now=utcnow())
+    if changed:
+        typer.echo(
+            f"paused campaign {campaign_id}; resume with: newsletter campaigns resume {campaign_id}"
+        )
+    else:
+        typer.echo(f"campaign {campaign_id} was paused already")
+
+
+@campaigns_app.command("cancel")
+def cancel(campaign_id: CampaignId) -> None:
+    """Cancel a campaign: nothing more is sent; what is pending is skipped."""
+    from newsletter.sending.control import cancel_campaign
+    from newsletter.sending.marks import discard_marks, marks_folder
+    from newsletter.settings import get_settings
+    from newsletter.store import session_scope
+    from newsletter.store.types import utcnow
+
+    settings = get_settings()
+    folder = marks_folder(settings)
+    with store_errors(), session_scope(write=True) as session:
+        cancelled = cancel_campaign(
+            session,
+            campaign_id,
+            now=utcnow(),
+            lease_timeout=settings.send_lease_timeout,
+            marks_folder=folder,
+        )
+    if not cancelled.runner_live:
+        discard_marks(folder, campaign_id)
+    typer.echo(f"cancelled campaign {campaign_id}: {cancelled.skipped} pending deliveries skipped")
+    if cancelled.runner_live:
+        typer.echo("a sender working on it stops after its current batch")
+
+
+@campaigns_app.command("resume")
+def resume(campaign_id: CampaignId) -> None:
+    """Send what is left of a paused or interrupted campaign, in the foreground.
+
+    Deliveries an interrupted sender left in flight are settled first: those whose end of
+    data had gone out count as sent, the others are sent again.
+    """
+    from newsletter.cli.build import _settings
+    from newsletter.store import session_scope
+    from newsletter.store.campaigns import get_campaign
+
+    with store_errors():
+        settings = _settings()
+        with session_scope() as session:
+            transport_name = get_campaign(session, campaign_id).transport
+    raise typer.Exit(run_in_foreground(campaign_id, settings, transport_name, resume=True))
+
+
+def run_in_foreground(
+    campaign_id: int, settings: Settings, transport_name: str, *, resume: bool
+) -> int:
+    """Run the campaign with a progress bar on stderr; the exit status for how it ended."""
+    from newsletter.dkim import DkimSigner
+    from newsletter.sending.ratelimit import RateLimiter
+    from newsletter.sending.runner import Runner
+    from newsletter.transports import make_transport
+
+    with store_errors():
+        transport = make_transport(settings, transport_name)
+        try:
+            runner = Runner(
+                campaign_id,
+                transport,
+                settings=settings,
+                limiter=RateLimiter.from_settings(settings),
+                signer=DkimSigner.from_settings(settings),
+            )
+            with _progress_bar(campaign_id) as show, _stop_on_ctrl_c(runner):
+                runner.on_progress = show
+                result = runner.run(resume=resume)
+        finally:
+            transport.close()
+    return _report(result)
+
+
+def _report(result: RunResult) -> int:
+    from newsletter.store.campaigns import CampaignStatus
+
+    tally = result.tally
+    if result.settled_sent or result.resent:
+        typer.echo(
+            f"settled after interruption: {result.settled_sent} counted as sent (end of data "
+            f"had gone out), {result.resent} sent again"
+        )
+    for address in result.suppressed:
+        typer.echo(f"suppressed {address}: repeated hard bounces")
+    counts = f"sent {tally.sent}, failed {tally.failed}, skipped {tally.skipped}, left {tally.left}"
+    cid = result.campaign_id
+    if result.status is CampaignStatus.DONE:
+        typer.echo(f"campaign {cid} done: {counts}")
+        return 0
+    if result.status is CampaignStatus.CANCELLED:
+        typer.echo(f"campaign {cid} cancelled: {counts}")
+        return EXIT_CANCELLED
+    typer.echo(f"campaign {cid} {result.status.value}: {counts}")
+    typer.echo(f"paused: {result.reason}", err=True)
+    typer.echo(f"resume with: newsletter campaigns resume {cid}", err=True)
+    return EXIT_PAUSED
+
+
+@contextmanager
+def _stop_on_ctrl_c(runner: Runner) -> Iterator[None]:
+    """First Ctrl-C: finish the batch in flight, then pause. Second: stop at once (what
+    was in flight is settled by the next resume)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if runner.stop_requested:
+            raise KeyboardInterrupt
+        runner.request_stop("interrupted with Ctrl-C")
+        typer.echo("\nstopping after the current batch (Ctrl-C again to stop at once)", err=True)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (tests): leave Ctrl-C alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _progress_bar(campaign_id: int) -> Iterator[Callable[[Progress], None]]:
+    """A progress bar on stderr, shown from the runner's first report on (not at all when
+    the run is refused before it starts)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as RichProgress
+
+    bar = RichProgress(
+        TextColumn(f"campaign {campaign_id}"),
+        BarColumn(),
+        TextColumn(
+            "sent {task.fields[sent]}  failed {task.fields[failed]}  left {task.fields[left]}"
+        ),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=Console(stderr=True),
+    )
+    task = bar.add_task("send", total=None, sent=0, failed=0, left=0, rate="", note="")
+    # (monotonic time, messages done) of the first report: the rate counts this run only.
+    first: list[tuple[float, int]] = []
+
+    def show(progress: Progress) -> None:
+        tally = progress.tally
+        done = tally.sent + tally.failed + tally.skipped
+        if not first:
+            first.append((time.monotonic(), done))
+            bar.start()
+        elapsed = time.monotonic() - first[0][0]
+        rate = (done - first[0][1]) / elapsed if elapsed > 0.5 else 0.0
+        note = ""
+        if progress.waiting_until is not None:
+            note = f"waiting for retries until {_local_time(progress.waiting_until)}"
+        bar.update(
+            task,
+            total=tally.total,
+            completed=done,
+            sent=tally.sent,
+            failed=tally.failed,
+            left=tally.left,
+            rate=f"{rate:.0f} msg/s" if rate else "",
+            note=note,
+        )
+
+    try:
+        yield show
+    finally:
+        if first:
+            bar.stop()
+
+
+def _local_time(moment: datetime) -> str:
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
+def _running(summary: CampaignSummary, timeout: float) -> bool:
+    from newsletter.sending.lease import LeaseState
+    from newsletter.store.types import utcnow
+
+    return LeaseState(summary.lease_owner, summary.lease_heartbeat).is_live(utcnow(), timeout)
+
+
+def _as_json(summary: CampaignSummary, timeout: float) -> dict[str, Any]:
+    from newsletter.store.campaigns import DeliveryState
+
+    counts = summary.counts
+    return {
+        "id": summary.id,
+        "status": summary.status.value,
+        "running": _running(summary, timeout),
+        "pause_reason": summary.pause_reason,
+        "list": summary.list_name,
+        "subject": summary.subject,
+        "transport": summary.transport,
+        "created_at": summary.created_at.isoformat(),
+        "finished_at": summary.finished_at.isoformat() if summary.finished_at else None,
+        "total": summary.total,
+        "sent": counts[DeliveryState.SENT],
+        "failed": counts[DeliveryState.FAILED],
+        "skipped": counts[DeliveryState.SKIPPED],
+        "pending": summary.left,
+    }
+
+
+def _table(summaries: list[CampaignSummary], timeout: float) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from newsletter.store.campaigns import CampaignStatus, DeliveryState
+
+    console = Console(file=sys.stdout)
+    if not summaries:
+        console.print("No campaigns yet. Start one with: newsletter send RECORD --list NAME")
+        return
+    table = Table(
+        "id",
+        "status",
+        "list",
+        "subject",
+        "total",
+        "sent",
+        "failed",
+        "skipped",
+        "left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in table.columns:
+        column.no_wrap = True
+    for column in (table.columns[0], *table.columns[4:]):
+        column.justify = "right"
+        column.min_width = len(str(column.header))
+    for summary in summaries:
+        status = summary.status.value
+        if summary.status is CampaignStatus.SENDING and not _running(summary, timeout):
+            status = "interrupted"
+        counts = summary.counts
+        table.add_row(
+            str(summary.id),
+            status,
+            summary.list_name,
+            _shorten(summary.subject, SUBJECT_WIDTH),
+            str(summary.total),
+            str(counts[DeliveryState.SENT]),
+            str(counts[DeliveryState.FAILED]),
+            str(counts[DeliveryState.SKIPPED]),
+            str(summary.left),
+        )
+    console.print(table)
+    for summary in summaries:
+        if summary.status is CampaignStatus.PAUSED:
+            console.print(f"{summary.id} paused: {summary.pause_reason or 'no reason given'}")
+    if any(row_status == "interrupted" for row_status in table.columns[1].cells):
+        console.print(
+            "interrupted: its sender stopped; send the rest with: newsletter campaigns resume ID"
+        )
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"

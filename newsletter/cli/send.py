@@ -1,0 +1,266 @@
+"""`newsletter send`: compose a record once and send it to a list as a campaign.
+
+The first line on stdout is `campaign ID` (scripts read it); the confirmation prompt, the
+composer's warnings and the progress bar go to stderr. `--dry-run` and `--test-to` record
+nothing in the store.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+from newsletter.cli import app
+from newsletter.cli.campaigns import run_in_foreground
+from newsletter.errors import NewsletterError, RecordError
+
+if TYPE_CHECKING:
+    from newsletter.compose.issue import Issue
+    from newsletter.sending.messages import MessageFactory
+    from newsletter.settings import Settings
+    from newsletter.store.lists import ListSummary
+    from newsletter.transports.base import Transport
+
+# What a test message or the dry run's sample is addressed to when no subscriber is.
+TEST_NAME = "Test Recipient"
+
+
+@app.command()
+def send(
+    record: Annotated[Path, typer.Argument(help="The seminar record (.yaml, .yml or .json).")],
+    list_name: Annotated[str, typer.Option("--list", "-l", help="The list to send to.")],
+    transport_name: Annotated[
+        str | None,
+        typer.Option(
+            "--transport",
+            "-t",
+            help="smtp, sendgrid, mailgun, postmark, ses or outbox; default NEWSLETTER_TRANSPORT.",
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show who would get it and a sample; send nothing.")
+    ] = False,
+    test_to: Annotated[
+        str | None,
+        typer.Option("--test-to", metavar="ADDRESS", help="Send one message to this address only."),
+    ] = None,
+    images: Annotated[
+        Literal["hosted", "inline"] | None,
+        typer.Option(help="Photos hosted under the public URL or attached inline."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send even though the composer found problems.")
+    ] = False,
+    sample_out: Annotated[
+        Path | None,
+        typer.Option("--sample-out", help="With --dry-run: write the sample message (.eml) here."),
+    ] = None,
+) -> None:
+    """Send RECORD to every eligible subscriber of a list (active, not suppressed, each
+    address once), as a campaign that survives interruption.
+
+    Exit status: 0 sent to everyone, 1 an error (nothing sent), 2 an invalid record,
+    3 paused (an error storm such as a refused login, or Ctrl-C; see the reason, then
+    `newsletter campaigns resume ID`), 4 cancelled.
+    """
+    if dry_run and test_to:
+        _fail("--dry-run and --test-to do not go together")
+    try:
+        settings, issue, problems = _prepare(record, images)
+        for problem in problems:
+            typer.echo(f"warning: {problem}", err=True)
+        summary = _list_summary(list_name)
+        transport = _transport(settings, transport_name)
+        try:
+            # Made here even for a real send: a bad DKIM key or From address stops it now.
+            factory = _factory(settings, issue, summary, transport)
+            if dry_run:
+                _dry_run(summary, transport, factory, sample_out)
+                return
+            if test_to is not None:
+                _test(test_to, transport, factory)
+                return
+        finally:
+            # The runner opens its own; nothing is connected yet for a real send.
+            transport.close()
+    except RecordError as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(2) from None
+    except NewsletterError as exc:
+        _fail(str(exc))
+    if problems and not force:
+        _fail("the composer found the problems above; fix the record, or send anyway with --force")
+    if summary.eligible == 0:
+        _fail(f"list {summary.name!r} has no eligible subscribers (active and not suppressed)")
+    if not yes:
+        _confirm(issue, summary, transport)
+    campaign_id = _create(settings, issue, summary, transport.name)
+    typer.echo(f"campaign {campaign_id}")
+    sys.stdout.flush()
+    raise typer.Exit(run_in_foreground(campaign_id, settings, transport.name, resume=False))
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _prepare(
+    record: Path, images: Literal["hosted", "inline"] | None
+) -> tuple[Settings, Issue, list[str]]:
+    from newsletter.cli.build import _compose, _settings
+
+    settings = _settings()
+    # Checked before composing, so a missing key stops the send before any work.
+    settings.signing_key()
+    issue, problems = _compose(record, images=images)
+    return settings, issue, problems
+
+
+def _list_summary(list_name: str) -> ListSummary:
+    from newsletter.store import session_scope
+    from newsletter.store.lists import get_list, list_summaries
+
+    with session_scope() as session:
+        found = get_list(session, list_name)
+        return next(summary for summary in list_summaries(session) if summary.id == found.id)
+
+
+def _transport(settings: Settings, name: str | None) -> Transport:
+    from newsletter.transports import make_transport
+
+    return make_transport(settings, name)
+
+
+def _factory(
+    settings: Settings, issue: Issue, summary: ListSummary, transport: Transport
+) -> MessageFactory:
+    """Messages as the campaign will make them, for the dry run's sample and --test-to."""
+    from newsletter.dkim import DkimSigner
+    from newsletter.sending.messages import (
+        RAW_TRANSPORTS,
+        CampaignMessages,
+        MessageFactory,
+        envelope_sender,
+    )
+
+    signer = DkimSigner.from_settings(settings) if transport.name in RAW_TRANSPORTS else None
+    source = CampaignMessages(
+        campaign_id=0,
+        token="test",
+        list_id=summary.id,
+        list_name=summary.name,
+        issue=issue,
+        from_address=settings.from_address,
+        reply_to=settings.reply_to,
+        return_path=envelope_sender(settings.from_address, settings.return_path),
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+        public_url=settings.public_url,
+    )
+    return MessageFactory(source, key=settings.signing_key(), signer=signer)
+
+
+def _where(transport: Transport) -> str:
+    endpoint = getattr(transport, "endpoint", None)
+    return f"{transport.name} ({endpoint})" if endpoint is not None else transport.name
+
+
+def _dry_run(
+    summary: ListSummary, transport: Transport, factory: MessageFactory, sample_out: Path | None
+) -> None:
+    from newsletter.message import new_message_id
+    from newsletter.sending.messages import Addressee
+    from newsletter.store import session_scope
+    from newsletter.store.models import MembershipStatus
+    from newsletter.store.recipients import eligible_batch
+
+    counts = summary.counts
+    typer.echo(
+        f"dry run: nothing sent, nothing recorded\n"
+        f"list {summary.name!r}: {counts[MembershipStatus.ACTIVE]} active, "
+        f"{counts[MembershipStatus.UNSUBSCRIBED]} unsubscribed, "
+        f"{counts[MembershipStatus.UNCONFIRMED]} unconfirmed\n"
+        f"would send {factory.source.issue.subject!r} to {summary.eligible} recipients "
+        f"(active, not suppressed) through {_where(transport)}"
+    )
+    with session_scope() as session:
+        first = eligible_batch(session, summary.id, limit=1)
+    if not first:
+        return
+    recipient = first[0]
+    message = factory.build(
+        Addressee(0, recipient.subscriber_id, recipient.email, recipient.name, recipient.version),
+        message_id=new_message_id(factory.domain),
+    )
+    head = message.data.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+    typer.echo(f"sample message, to the first recipient ({len(message.data):,} bytes):\n{head}")
+    if sample_out is not None:
+        try:
+            sample_out.write_bytes(message.data)
+        except OSError as exc:
+            raise NewsletterError(f"cannot write {sample_out}: {exc.strerror or exc}") from exc
+        typer.echo(f"wrote the whole sample message to {sample_out}")
+
+
+def _test(address: str, transport: Transport, factory: MessageFactory) -> None:
+    from newsletter.message import new_message_id
+    from newsletter.sending.messages import Addressee
+    from newsletter.store.addresses import normalise
+    from newsletter.transports.base import Status
+
+    email = normalise(address).email
+    message = factory.build(
+        Addressee(0, 0, email, TEST_NAME, 0), message_id=new_message_id(factory.domain)
+    )
+    outcome = transport.send_batch(factory.content, [message])[0]
+    if outcome.status is not Status.SENT:
+        raise NewsletterError(
+            f"the test message to {email} was {outcome.status.value}: {outcome.detail}"
+        )
+    typer.echo(f"test message sent to {email} through {_where(transport)}: {outcome.detail}")
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm(issue: Issue, summary: ListSummary, transport: Transport) -> None:
+    if not _interactive():
+        _fail("standard input is not a terminal, so nobody can confirm; pass --yes to send")
+    question = (
+        f"Send {issue.subject!r} to {summary.eligible} recipients on list {summary.name!r} "
+        f"through {_where(transport)}?"
+    )
+    if not typer.confirm(question, default=False, err=True):
+        typer.echo("nothing sent", err=True)
+        raise typer.Exit(1)
+
+
+def _create(settings: Settings, issue: Issue, summary: ListSummary, transport: str) -> int:
+    from newsletter.cli.lists import store_errors
+    from newsletter.sending.messages import envelope_sender
+    from newsletter.store import session_scope
+    from newsletter.store.campaigns import Sender, create_campaign
+
+    sender = Sender(
+        from_address=settings.from_address,
+        reply_to=settings.reply_to,
+        return_path=envelope_sender(settings.from_address, settings.return_path),
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+        public_url=settings.public_url,
+    )
+    with store_errors(), session_scope(write=True) as session:
+        campaign = create_campaign(
+            session,
+            list_id=summary.id,
+            list_name=summary.name,
+            issue=issue,
+            transport=transport,
+            sender=sender,
+        )
+        return campaign.id

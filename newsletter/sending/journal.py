@@ -1,0 +1,203 @@
+"""The point-of-no-return journal: how a send survives being killed at any moment.
+
+SMTP has no atomic "send and record". A server keeps a message only once it has read the
+end-of-data dot; a connection that closes before the dot leaves nothing behind. So the
+transport writes a message's content, then calls `point_of_no_return(key)`, and only when
+that has returned writes the dot (newsletter.transports.smtp). The call records, durably,
+that this delivery is being handed over:
+
+1. it commits `deliveries.committed_at` (one UPDATE in autocommit, on a connection of its
+   own, outside the ORM: tens of microseconds on SQLite);
+2. then it sets the delivery's byte in the runner's memory-mapped mark file
+   (newsletter.sending.marks), a store that cannot be lost once made.
+
+A runner that resumes the campaign settles each delivery still `sending`:
+- on the same host as the dead runner, by its mark file: marked → `sent` ("settled after
+  interruption"), never sent again; unmarked → back to `pending`, sent again with the same
+  Message-ID (the dot was never written, so the server discarded the message);
+- on another host, where that file cannot be read, by `committed_at` in the same way.
+
+A non-2xx reply to the dot is taken back at once (`not_accepted`: mark cleared, then its
+own small commit), so a crash before the batch's outcomes are written cannot count it as
+sent.
+
+The honest limits:
+- Between the mark and the dot's write() lie a return and a method call: about a
+  microsecond. A kill exactly there leaves a marked delivery whose dot never left: it is
+  settled as sent and lost. Marking after the write would turn the same gap into a
+  duplicate; some gap must exist between two separate systems. With `committed_at` alone
+  (another host) the gap also covers the database's return and Python taking the GIL
+  back, typically 5-100 microseconds.
+- A server that would have refused the dot at that instant (4xx/5xx) is counted as sent,
+  and so is a message whose dot went out on a connection that then dropped before the
+  reply: the server had all of it and most likely queued it (at most once).
+- A server that discards a message when the connection closes right after the dot,
+  before it has replied, loses it; an MTA such as Postfix processes what it has read.
+- HTTP APIs: every key of a request is marked right before the request is sent, so a
+  request in flight at the crash counts as sent, because only the provider knows whether
+  it arrived; at most once rather than a duplicate of a whole batch.
+- All of this holds against the death of the sending process (kill -9, OOM killer, a
+  crash). The mark file lives in the page cache, and SQLite in WAL mode with
+  synchronous=NORMAL (the store's setting) keeps every commit once write() returns; the
+  PostgreSQL journal connection uses synchronous_commit=off for the same reason. A power
+  loss or an OS crash can lose the last marks and commits: those messages go out again
+  (duplicates), none is lost that way.
+
+The same database connection refreshes the campaign's lease heartbeat from a background
+thread while the runner sends.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Engine
+
+from newsletter.sending.marks import MarkFile
+from newsletter.store.bulk import bind_processor
+from newsletter.store.campaigns import Campaign, Delivery
+from newsletter.store.types import utcnow
+
+# Keys per UPDATE … WHERE id IN (…): an HTTP batch of 1,000 becomes two statements.
+_CHUNK = 500
+
+
+class DeliveryJournal:
+    """`Journal` (newsletter.transports.base) on the deliveries table; thread-safe."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        campaign_id: int,
+        owner: str,
+        *,
+        marks: MarkFile | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.campaign_id = campaign_id
+        self.owner = owner
+        self.marks = marks
+        self._clock = clock
+        self._lock = threading.Lock()
+        dialect = engine.dialect
+        self._placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._timestamp = bind_processor(cast(Table, Delivery.__table__).c.committed_at, dialect)
+        self._heartbeat_value = bind_processor(
+            cast(Table, Campaign.__table__).c.lease_heartbeat, dialect
+        )
+        fairy = engine.raw_connection()
+        self._connection: Any = fairy.driver_connection
+        assert self._connection is not None, "a freshly checked-out connection is open"
+        # Never handed back to the pool: it is in autocommit mode, which the pool's other
+        # users do not expect.
+        fairy.detach()
+        self._closed = False
+        if dialect.name == "postgresql":
+            self._connection.autocommit = True
+        # SQLite: the store's engine already runs sqlite3 with isolation_level=None, where
+        # every statement outside BEGIN commits on its own.
+        self._cursor = self._connection.cursor()
+        if dialect.name == "postgresql":
+            self._run("SET synchronous_commit = off", ())
+        p = self._placeholder
+        self._commit_one = f"UPDATE deliveries SET committed_at = {p} WHERE id = {p}"
+
+    def point_of_no_return(self, *keys: int) -> None:
+        value = self._timestamp(self._clock())
+        marks = self.marks
+        if len(keys) == 1:
+            # The common case (SMTP), kept short: what runs after the mark is all that
+            # stands between it and the caller's write of the dot.
+            store = marks.setter(keys[0]) if marks is not None else None
+            with self._lock:
+                self._check_open()
+                self._cursor.execute(self._commit_one, (value, keys[0]))
+            if store is not None:
+                store()
+            return
+        self._update_keys(
+            "UPDATE deliveries SET committed_at = {p} WHERE id IN ({ids})", keys, value
+        )
+        # Last, and right before the caller's write: a store into a mapped page, which
+        # neither waits for I/O nor lets go of the GIL (see newsletter.sending.marks).
+        if marks is not None:
+            for key in keys:
+                marks.set(key)
+
+    def not_accepted(self, *keys: int) -> None:
+        self.reset(*keys)
+        self._update_keys("UPDATE deliveries SET committed_at = NULL WHERE id IN ({ids})", keys)
+
+    def reset(self, *keys: int) -> None:
+        """Clear the marks of deliveries about to be tried (again)."""
+        if self.marks is not None:
+            for key in keys:
+                self.marks.clear(key)
+
+    def heartbeat(self) -> bool:
+        """Refresh the lease; False when another runner has taken it over."""
+        p = self._placeholder
+        count = self._run(
+            f"UPDATE campaigns SET lease_heartbeat = {p} WHERE id = {p} AND lease_owner = {p}",
+            (self._heartbeat_value(self._clock()), self.campaign_id, self.owner),
+        )
+        return count > 0
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._cursor.close()
+                self._connection.close()
+
+    def _update_keys(self, template: str, keys: Sequence[int], *head: Any) -> None:
+        p = self._placeholder
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            sql = template.format(p=p, ids=", ".join([p] * len(chunk)))
+            self._run(sql, (*head, *chunk))
+
+    def _run(self, sql: str, params: Sequence[Any]) -> int:
+        with self._lock:
+            self._check_open()
+            self._cursor.execute(sql, params)
+            return int(self._cursor.rowcount)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the delivery journal is closed")
+
+
+class Heartbeat:
+    """Refreshes the lease every `interval` seconds in a thread; notes when it is lost."""
+
+    def __init__(self, journal: DeliveryJournal, interval: float) -> None:
+        self._journal = journal
+        self._interval = interval
+        self._stop = threading.Event()
+        self.lost = False
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                if not self._journal.heartbeat():
+                    self.lost = True
+                    return
+            except Exception as exc:
+                # The runner's own next transaction will meet the same database trouble;
+                # a missed beat only matters after the lease timeout.
+                self.error = exc

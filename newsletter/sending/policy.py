@@ -1,0 +1,138 @@
+"""What an outcome means for a delivery: pure decisions, no I/O, unit-tested on their own.
+
+- `decide`: SENT → sent; REJECTED → failed with the server's reply, never retried, and a
+  hard bounce if the reply says the address is bad; RETRY → pending again after an
+  exponential backoff with jitter (at least the server's Retry-After), or failed once
+  `max_attempts` tries are used up.
+- `is_hard_bounce`: whether a rejection is about the address itself (it counts towards
+  suppressing the address) rather than the message or a policy.
+- `StormWatch`: an error storm, i.e. so many failed or deferred messages in a row that
+  carrying on would only burn through the list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from newsletter.store.campaigns import DeliveryState
+from newsletter.transports.base import Outcome, Status
+
+_SMTP_REPLY = re.compile(r"^([2-5])(\d\d)\b")
+_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    # Seconds before the first retry; each later one waits twice as long, up to `cap`.
+    base: float = 30.0
+    cap: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 0 < self.base <= self.cap:
+            raise ValueError("retry delays need 0 < base <= cap")
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: DeliveryState
+    attempts: int
+    # When a pending delivery may be tried again.
+    not_before: datetime | None
+    detail: str
+    provider_id: str | None = None
+    hard_bounce: bool = False
+
+
+def backoff(attempt: int, policy: RetryPolicy, jitter: float, retry_after: float | None) -> float:
+    """Seconds to wait after failed try number `attempt` (1-based).
+
+    "Equal jitter": half the exponential delay for sure, the other half random, so a
+    batch deferred together does not come back together. `jitter` is in [0, 1).
+    Never less than the server's Retry-After, which is honoured even beyond `cap`.
+    """
+    ceiling = min(policy.cap, policy.base * 2.0 ** min(attempt - 1, 60))
+    delay = ceiling / 2 + jitter * ceiling / 2
+    if retry_after is not None and retry_after > delay:
+        return retry_after
+    return delay
+
+
+def decide(
+    outcome: Outcome,
+    attempts_before: int,
+    policy: RetryPolicy,
+    *,
+    now: datetime,
+    jitter: float,
+) -> Decision:
+    attempts = attempts_before + 1
+    if outcome.status is Status.SENT:
+        return Decision(DeliveryState.SENT, attempts, None, outcome.detail, outcome.provider_id)
+    if outcome.status is Status.REJECTED:
+        return Decision(
+            DeliveryState.FAILED,
+            attempts,
+            None,
+            outcome.detail,
+            hard_bounce=is_hard_bounce(outcome.detail),
+        )
+    if attempts >= policy.max_attempts:
+        return Decision(
+            DeliveryState.FAILED,
+            attempts,
+            None,
+            f"gave up after {attempts} attempts; last: {outcome.detail}",
+        )
+    delay = backoff(attempts, policy, jitter, outcome.retry_after)
+    return Decision(DeliveryState.PENDING, attempts, now + timedelta(seconds=delay), outcome.detail)
+
+
+def is_hard_bounce(detail: str) -> bool:
+    """Whether a permanent rejection says the address itself is bad.
+
+    SMTP replies: an enhanced status code decides when there is one (5.1.x: no such
+    mailbox, domain or address syntax; 5.2.1: mailbox disabled); otherwise 550, 551 and
+    553. Rejections for size (5.3.4, 552), policy or content (5.7.x, 554) or a full
+    mailbox (5.2.2) are about the message, not the address. A rejection without an SMTP
+    code comes from a provider's per-recipient error, which concerns the address, except
+    our own server's missing SMTPUTF8 support.
+    """
+    detail = detail.strip()
+    reply = _SMTP_REPLY.match(detail)
+    if reply is None:
+        return bool(detail) and "SMTPUTF8" not in detail
+    if reply.group(1) != "5":
+        return False
+    enhanced = _ENHANCED.search(detail[3:40])
+    if enhanced is not None and enhanced.group(1) == "5":
+        subject, item = enhanced.group(2), enhanced.group(3)
+        return subject == "1" or (subject == "2" and item == "1")
+    return int(detail[:3]) in (550, 551, 553)
+
+
+class StormWatch:
+    """Counts failed or deferred messages in a row; says when that becomes a storm."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("the error storm limit must be at least 1")
+        self.limit = limit
+        self.run = 0
+        self.last = ""
+
+    def feed(self, outcomes: list[Outcome]) -> str | None:
+        """The reason to pause, once `limit` messages in a row were not sent."""
+        for outcome in outcomes:
+            if outcome.status is Status.SENT:
+                self.run = 0
+            else:
+                self.run += 1
+                self.last = outcome.detail
+        if self.run >= self.limit:
+            return f"{self.run} messages in a row were not accepted; the last: {self.last}"
+        return None

@@ -1,0 +1,294 @@
+"""The runner's transactions on the deliveries of one campaign.
+
+- `claim_batch`: the next due pending deliveries in id order become `sending`, in one
+  transaction that also re-checks each recipient (still an active member, address not
+  suppressed; `skipped` otherwise) and reads the campaign's status, so a pause or cancel
+  stops the runner before its next batch.
+- `record_results`: a batch's outcomes, in one transaction, with the hard-bounce count
+  that suppresses an address.
+- `settle_in_flight`: after a crash, `sending` rows become `sent` or `pending` by their
+  `committed_at` (see newsletter.sending.journal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Boolean, CursorResult, Table, bindparam, case, func, select, true, update
+from sqlalchemy.orm import Session
+
+from newsletter.sending.messages import Addressee
+from newsletter.sending.policy import Decision
+from newsletter.store.bulk import one_of
+from newsletter.store.campaigns import Campaign, CampaignStatus, Delivery, DeliveryState
+from newsletter.store.models import Membership, Subscriber, SuppressionReason
+from newsletter.store.recipients import _eligible
+from newsletter.store.subscriptions import suppress
+
+SETTLED_SENT = "settled after interruption: the end of data had been sent"
+SETTLED_AGAIN = "interrupted before the end of data; to be sent again"
+NO_LONGER_ELIGIBLE = "not sent: unsubscribed or suppressed before its turn"
+CANCELLED = "not sent: the campaign was cancelled"
+
+_table = cast(Table, Delivery.__table__)
+_c = _table.c
+_subscriber_id = cast(Table, Subscriber.__table__).c.id
+
+
+@dataclass(frozen=True)
+class Claimed:
+    addressee: Addressee
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    status: CampaignStatus
+    deliveries: list[Claimed]
+    # Rows found no longer eligible and skipped by this claim.
+    skipped: int = 0
+    # Nothing due now: when the next deferred delivery is (None: nothing left at all).
+    next_due: datetime | None = None
+
+
+def claim_batch(session: Session, campaign_id: int, *, limit: int, now: datetime) -> Claim:
+    """Up to `limit` due deliveries, now `sending`; marks the campaign done when nothing
+    is left. Run in a write transaction."""
+    campaign = session.execute(
+        select(Campaign.status, Campaign.list_id).where(Campaign.id == campaign_id)
+    ).one()
+    status = CampaignStatus(campaign.status)
+    if status is not CampaignStatus.SENDING:
+        return Claim(status, [])
+    query = (
+        select(_c.id, _c.subscriber_id, _c.email, _c.name, _c.attempts)
+        .where(
+            _c.campaign_id == campaign_id,
+            _c.state == DeliveryState.PENDING.value,
+            (_c.not_before.is_(None)) | (_c.not_before <= now),
+        )
+        .order_by(_c.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = session.execute(query).all()
+    if not rows:
+        return _nothing_due(session, campaign_id, now)
+
+    dialect = session.get_bind().dialect
+    versions: dict[int, int] = {}
+    if campaign.list_id is not None:
+        eligible = session.execute(
+            _eligible(campaign.list_id)
+            .with_only_columns(Subscriber.id, Membership.version)
+            .where(one_of(_subscriber_id, [r.subscriber_id for r in rows], dialect))
+        )
+        versions = {subscriber_id: version for subscriber_id, version in eligible}
+    claimed = [row for row in rows if row.subscriber_id in versions]
+    gone = [row.id for row in rows if row.subscriber_id not in versions]
+    if gone:
+        _set_state(session, gone, DeliveryState.SKIPPED, now, detail=NO_LONGER_ELIGIBLE)
+    if claimed:
+        _set_state(session, [row.id for row in claimed], DeliveryState.SENDING, now)
+    return Claim(
+        status,
+        [
+            Claimed(
+                Addressee(
+                    key=row.id,
+                    subscriber_id=row.subscriber_id,
+                    email=row.email,
+                    name=row.name,
+                    version=versions[row.subscriber_id],
+                ),
+                row.attempts,
+            )
+            for row in claimed
+        ],
+        skipped=len(gone),
+    )
+
+
+def _nothing_due(session: Session, campaign_id: int, now: datetime) -> Claim:
+    left = session.execute(
+        select(func.count(), func.min(_c.not_before)).where(
+            _c.campaign_id == campaign_id,
+            _c.state.in_([DeliveryState.PENDING.value, DeliveryState.SENDING.value]),
+        )
+    ).one()
+    if left[0]:
+        return Claim(CampaignStatus.SENDING, [], next_due=left[1] or now)
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
+        .values(status=CampaignStatus.DONE, finished_at=now, updated_at=now)
+    )
+    return Claim(CampaignStatus.DONE, [])
+
+
+def _set_state(
+    session: Session,
+    ids: Sequence[int],
+    state: DeliveryState,
+    now: datetime,
+    *,
+    detail: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"state": state.value, "updated_at": now, "committed_at": None}
+    if detail is not None:
+        values["detail"] = detail
+    session.execute(
+        update(_table).where(one_of(_c.id, list(ids), session.get_bind().dialect)).values(**values)
+    )
+
+
+_RECORD = (
+    update(_table)
+    .where(_c.id == bindparam("b_id"), _c.state == DeliveryState.SENDING.value)
+    .values(
+        state=bindparam("b_state"),
+        attempts=bindparam("b_attempts"),
+        not_before=bindparam("b_not_before"),
+        provider_id=bindparam("b_provider_id"),
+        detail=bindparam("b_detail"),
+        hard_bounce=bindparam("b_hard_bounce"),
+        # The commit time stays on a sent row (when its end of data went out); any other
+        # row was not accepted and must not be settled as sent after a crash.
+        committed_at=case((bindparam("b_sent", type_=Boolean()), _c.committed_at), else_=None),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+def record_results(
+    session: Session,
+    campaign_id: int,
+    results: Sequence[tuple[Claimed, Decision]],
+    *,
+    now: datetime,
+    hard_bounce_limit: int,
+) -> list[str]:
+    """Write a batch's decisions; returns the addresses suppressed for bouncing."""
+    if not results:
+        return []
+    session.execute(
+        _RECORD,
+        [
+            {
+                "b_id": claimed.addressee.key,
+                "b_state": decision.state.value,
+                "b_attempts": decision.attempts,
+                "b_not_before": decision.not_before,
+                "b_provider_id": decision.provider_id,
+                "b_detail": decision.detail,
+                "b_hard_bounce": decision.hard_bounce,
+                "b_sent": decision.state is DeliveryState.SENT,
+                "b_now": now,
+            }
+            for claimed, decision in results
+        ],
+    )
+    bounced = {
+        claimed.addressee.subscriber_id: (claimed.addressee.email, decision.detail)
+        for claimed, decision in results
+        if decision.hard_bounce
+    }
+    if not bounced:
+        return []
+    totals = session.execute(
+        select(_c.subscriber_id, func.count())
+        .where(_c.hard_bounce == true(), _c.subscriber_id.in_(list(bounced)))
+        .group_by(_c.subscriber_id)
+    )
+    suppressed = []
+    for subscriber_id, count in totals:
+        if count >= hard_bounce_limit:
+            email, reply = bounced[subscriber_id]
+            detail = f"{count} hard bounces; the last in campaign {campaign_id}: {reply}"
+            if suppress(
+                session,
+                email,
+                SuppressionReason.BOUNCED,
+                source=f"campaign:{campaign_id}",
+                detail=detail,
+            ):
+                suppressed.append(email)
+    return suppressed
+
+
+def release(session: Session, keys: Sequence[int], detail: str, now: datetime) -> None:
+    """Claimed deliveries that were never tried (the batch was refused as a whole) go back
+    to pending as they were."""
+    if keys:
+        _set_state(session, keys, DeliveryState.PENDING, now, detail=detail)
+
+
+def settle_in_flight(
+    session: Session, campaign_id: int, now: datetime, marked: set[int] | None = None
+) -> tuple[int, int]:
+    """After an interruption: (settled as sent, to be sent again). Only with the lease held.
+
+    `marked`: the dead runner's marks, when they could be read (same host); otherwise
+    `committed_at` decides (newsletter.sending.journal).
+    """
+    in_flight = (_c.campaign_id == campaign_id) & (_c.state == DeliveryState.SENDING.value)
+    if marked is None:
+        handed_over = list(
+            session.scalars(select(_c.id).where(in_flight, _c.committed_at.is_not(None)))
+        )
+    else:
+        handed_over = [
+            key for key in session.scalars(select(_c.id).where(in_flight)) if key in marked
+        ]
+    dialect = session.get_bind().dialect
+    sent = 0
+    if handed_over:
+        sent = _count(
+            session.execute(
+                update(_table)
+                .where(in_flight, one_of(_c.id, handed_over, dialect))
+                .values(state=DeliveryState.SENT.value, detail=SETTLED_SENT, updated_at=now)
+            )
+        )
+    again = _count(
+        session.execute(
+            update(_table)
+            .where(in_flight)
+            .values(
+                state=DeliveryState.PENDING.value,
+                detail=SETTLED_AGAIN,
+                committed_at=None,
+                updated_at=now,
+            )
+        )
+    )
+    return sent, again
+
+
+def skip_pending(session: Session, campaign_id: int, detail: str, now: datetime) -> int:
+    return _count(
+        session.execute(
+            update(_table)
+            .where(_c.campaign_id == campaign_id, _c.state == DeliveryState.PENDING.value)
+            .values(state=DeliveryState.SKIPPED.value, detail=detail, updated_at=now)
+        )
+    )
+
+
+def _count(result: object) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+def delivery_span(session: Session, campaign_id: int) -> tuple[int, int]:
+    """(first id, number of ids) of the campaign's deliveries, for its mark file."""
+    low, high = session.execute(
+        select(func.min(_c.id), func.max(_c.id)).where(_c.campaign_id == campaign_id)
+    ).one()
+    if low is None:
+        return 0, 0
+    return int(low), int(high) - int(low) + 1

@@ -1,0 +1,417 @@
+"""The campaign runner: claim a batch → build its messages → transport → record, until done.
+
+One runner per campaign at a time (newsletter.sending.lease). On start it settles what a
+previous runner left in flight (newsletter.sending.journal), then loops:
+
+1. claim the next due deliveries in id order (one transaction, which also reads the
+   campaign's status: a pause or cancel from elsewhere stops the loop here);
+2. render each recipient's message from the template built once for the campaign
+   (newsletter.sending.messages), DKIM-signed when configured;
+3. hand the batch to the transport with the journal and the rate limiter;
+4. record the outcomes (one transaction): sent; failed with the server's reply (and the
+   hard-bounce count that suppresses an address); or back to pending with a backoff.
+
+It stops when nothing is left (done), when the campaign is paused or cancelled, on an
+error storm (a permanent transport error such as a refused login, or too many messages
+in a row not accepted), which pauses the campaign with the reason, or when asked to
+(Ctrl-C), which pauses it too. Batches are sized to about two seconds of the rate limit,
+so any of these takes effect within a couple of seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from newsletter.dkim import DkimError, DkimSigner
+from newsletter.message import MessageError
+from newsletter.sending.control import pause_campaign, reopen_campaign
+from newsletter.sending.journal import DeliveryJournal, Heartbeat
+from newsletter.sending.lease import release_lease, renew_lease, take_lease, this_runner
+from newsletter.sending.marks import (
+    MarkFile,
+    discard_marks,
+    marks_folder,
+    marks_path,
+    previous_marks,
+)
+from newsletter.sending.messages import (
+    RAW_TRANSPORTS,
+    CampaignMessages,
+    MessageFactory,
+)
+from newsletter.sending.policy import Decision, RetryPolicy, StormWatch, decide
+from newsletter.sending.queue import CANCELLED as CANCELLED_DETAIL
+from newsletter.sending.queue import (
+    Claimed,
+    claim_batch,
+    delivery_span,
+    record_results,
+    release,
+    settle_in_flight,
+    skip_pending,
+)
+from newsletter.sending.ratelimit import RateLimiter
+from newsletter.settings import Settings
+from newsletter.store import get_engine, session_scope
+from newsletter.store.campaigns import (
+    Campaign,
+    CampaignStatus,
+    DeliveryState,
+    campaign_issue,
+    delivery_counts,
+    get_campaign,
+)
+from newsletter.store.types import utcnow
+from newsletter.transports.base import Outcome, OutgoingMessage, Status, Transport, TransportError
+
+# Longest single sleep while waiting for retries or the hourly cap, so a pause from
+# elsewhere or Ctrl-C is noticed within about this long.
+_NAP = 1.0
+# Seconds of sending at the configured rate one batch may take.
+_BATCH_SECONDS = 2.0
+
+
+@dataclass
+class Tally:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    # Pending or in flight.
+    left: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.failed + self.skipped + self.left
+
+    @classmethod
+    def of(cls, counts: dict[DeliveryState, int]) -> Tally:
+        return cls(
+            sent=counts[DeliveryState.SENT],
+            failed=counts[DeliveryState.FAILED],
+            skipped=counts[DeliveryState.SKIPPED],
+            left=counts[DeliveryState.PENDING] + counts[DeliveryState.SENDING],
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    tally: Tally
+    # Set while nothing is due: the earliest deferred delivery.
+    waiting_until: datetime | None = None
+
+
+@dataclass
+class RunResult:
+    campaign_id: int
+    status: CampaignStatus
+    reason: str | None
+    tally: Tally
+    # Deliveries a previous runner left in flight: settled as sent / sent again.
+    settled_sent: int = 0
+    resent: int = 0
+    suppressed: list[str] = field(default_factory=list)
+
+
+class Runner:
+    def __init__(
+        self,
+        campaign_id: int,
+        transport: Transport,
+        *,
+        settings: Settings,
+        limiter: RateLimiter | None = None,
+        signer: DkimSigner | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        owner: str | None = None,
+    ) -> None:
+        self.campaign_id = campaign_id
+        self.transport = transport
+        self.settings = settings
+        self.limiter = limiter
+        self.signer = signer if transport.name in RAW_TRANSPORTS else None
+        self.on_progress = on_progress
+        self.clock = clock
+        self.sleep = sleep
+        self.jitter = jitter
+        self.owner = owner or this_runner()
+        self.policy = RetryPolicy(
+            max_attempts=settings.send_max_attempts,
+            base=settings.send_retry_base,
+            cap=max(settings.send_retry_base, settings.send_retry_max),
+        )
+        self.batch_size = batch_size(
+            settings.send_batch_size or transport.max_batch,
+            limiter.per_second if limiter is not None else 0.0,
+        )
+        self._stop = threading.Event()
+        self._stop_reason = ""
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after the current batch and pause the campaign with `reason`."""
+        self._stop_reason = reason
+        self._stop.set()
+
+    def run(self, *, resume: bool = False) -> RunResult:
+        """Send what is left; `resume` reopens a paused campaign first.
+
+        The lease is released when the run ends normally (done, paused, cancelled). After
+        an exception it is kept, with the mark file, as a kill would leave them: the next
+        run settles what was in flight the same way.
+        """
+        now = self.clock()
+        folder = marks_folder(self.settings)
+        with session_scope(write=True) as session:
+            previous = take_lease(
+                session,
+                self.campaign_id,
+                self.owner,
+                now=now,
+                timeout=self.settings.send_lease_timeout,
+            )
+            campaign = (
+                reopen_campaign(session, self.campaign_id, now=now)
+                if resume
+                else get_campaign(session, self.campaign_id)
+            )
+            marked = previous_marks(folder, self.campaign_id, previous.owner)
+            settled, resent = settle_in_flight(session, self.campaign_id, now, marked)
+            span = delivery_span(session, self.campaign_id)
+            status = campaign.status
+            result = RunResult(
+                self.campaign_id,
+                status,
+                campaign.pause_reason,
+                Tally.of(delivery_counts(session, self.campaign_id)),
+                settled_sent=settled,
+                resent=resent,
+            )
+            source = _messages_of(campaign, session)
+        # Settled: what the dead runner's marks said is in the database now.
+        discard_marks(folder, self.campaign_id)
+        if status is CampaignStatus.SENDING:
+            self._report(result.tally)
+            marks = MarkFile(marks_path(folder, self.campaign_id, self.owner), *span)
+            try:
+                self._loop(source, result, marks)
+            except BaseException:
+                marks.close()
+                raise
+            marks.close(delete=True)
+        with session_scope(write=True) as session:
+            release_lease(session, self.campaign_id, self.owner)
+        return result
+
+    # The loop
+
+    def _loop(self, source: CampaignMessages, result: RunResult, marks: MarkFile) -> None:
+        factory = MessageFactory(source, key=self.settings.signing_key(), signer=self.signer)
+        journal = DeliveryJournal(
+            get_engine(), self.campaign_id, self.owner, marks=marks, clock=self.clock
+        )
+        storm = StormWatch(self.settings.send_pause_after_failures)
+        interval = min(5.0, self.settings.send_lease_timeout / 4)
+        try:
+            with Heartbeat(journal, interval):
+                while True:
+                    if self._stop.is_set():
+                        self._pause(result, self._stop_reason)
+                        return
+                    self._wait_for_hourly_cap()
+                    if self._step(factory, journal, storm, result):
+                        return
+        finally:
+            journal.close()
+
+    def _step(
+        self,
+        factory: MessageFactory,
+        journal: DeliveryJournal,
+        storm: StormWatch,
+        result: RunResult,
+    ) -> bool:
+        """One batch; True when the run is over (result.status says why)."""
+        tally = result.tally
+        now = self.clock()
+        with session_scope(write=True) as session:
+            renew_lease(session, self.campaign_id, self.owner, now=now)
+            claim = claim_batch(session, self.campaign_id, limit=self.batch_size, now=now)
+            if claim.status is CampaignStatus.CANCELLED:
+                # Deliveries that went back to pending after the cancel (retries).
+                tally.skipped += skip_pending(session, self.campaign_id, CANCELLED_DETAIL, now)
+        tally.skipped += claim.skipped
+        tally.left -= claim.skipped
+        if claim.status is not CampaignStatus.SENDING:
+            result.status = claim.status
+            if claim.status is CampaignStatus.CANCELLED:
+                tally.left = 0
+            if claim.status is CampaignStatus.PAUSED:
+                with session_scope() as session:
+                    result.reason = get_campaign(session, self.campaign_id).pause_reason
+            self._report(tally)
+            return True
+        if not claim.deliveries:
+            due = claim.next_due or now
+            self._report(tally, waiting_until=due)
+            self.sleep(min(max((due - self.clock()).total_seconds(), 0.01), _NAP))
+            return False
+
+        journal.reset(*(claimed.addressee.key for claimed in claim.deliveries))
+        built, decided = self._build(factory, claim.deliveries)
+        outcomes: list[Outcome] = []
+        if built:
+            try:
+                outcomes = self.transport.send_batch(
+                    factory.content, [message for _, message in built], journal, self.limiter
+                )
+            except TransportError as exc:
+                if exc.permanent:
+                    return self._refused(result, [claimed for claimed, _ in built], decided, exc)
+                outcomes = [
+                    Outcome(Status.RETRY, detail=str(exc), retry_after=exc.retry_after)
+                ] * len(built)
+            if len(outcomes) != len(built):
+                raise RuntimeError(
+                    f"transport {self.transport.name} answered {len(outcomes)} outcomes "
+                    f"for {len(built)} messages"
+                )
+        done = self.clock()
+        for (claimed, _), outcome in zip(built, outcomes, strict=True):
+            decided.append(
+                (
+                    claimed,
+                    decide(outcome, claimed.attempts, self.policy, now=done, jitter=self.jitter()),
+                )
+            )
+        reason = storm.feed(outcomes)
+        with session_scope(write=True) as session:
+            renew_lease(session, self.campaign_id, self.owner, now=done)
+            result.suppressed += record_results(
+                session,
+                self.campaign_id,
+                decided,
+                now=done,
+                hard_bounce_limit=self.settings.hard_bounce_limit,
+            )
+            if reason is not None:
+                pause_campaign(session, self.campaign_id, reason, now=done)
+        for _, decision in decided:
+            if decision.state is DeliveryState.SENT:
+                tally.sent += 1
+                tally.left -= 1
+            elif decision.state is DeliveryState.FAILED:
+                tally.failed += 1
+                tally.left -= 1
+        self._report(tally)
+        if reason is not None:
+            result.status, result.reason = CampaignStatus.PAUSED, reason
+            return True
+        return False
+
+    def _build(
+        self, factory: MessageFactory, deliveries: list[Claimed]
+    ) -> tuple[list[tuple[Claimed, OutgoingMessage]], list[tuple[Claimed, Decision]]]:
+        """The batch's messages, and a failed decision for each that cannot be made."""
+        built: list[tuple[Claimed, OutgoingMessage]] = []
+        failed: list[tuple[Claimed, Decision]] = []
+        for claimed in deliveries:
+            try:
+                built.append((claimed, factory.build(claimed.addressee)))
+            except (MessageError, DkimError) as exc:
+                failed.append(
+                    (
+                        claimed,
+                        Decision(
+                            DeliveryState.FAILED,
+                            claimed.attempts,
+                            None,
+                            f"the message could not be made: {exc}",
+                        ),
+                    )
+                )
+        return built, failed
+
+    def _refused(
+        self,
+        result: RunResult,
+        claimed: list[Claimed],
+        decided: list[tuple[Claimed, Decision]],
+        error: TransportError,
+    ) -> bool:
+        """A permanent error for the whole batch: nothing went out; pause with the reason."""
+        now = self.clock()
+        reason = str(error)
+        with session_scope(write=True) as session:
+            renew_lease(session, self.campaign_id, self.owner, now=now)
+            release(session, [c.addressee.key for c in claimed], f"not sent: {reason}", now)
+            record_results(
+                session,
+                self.campaign_id,
+                decided,
+                now=now,
+                hard_bounce_limit=self.settings.hard_bounce_limit,
+            )
+            pause_campaign(session, self.campaign_id, reason, now=now)
+        result.tally.failed += len(decided)
+        result.tally.left -= len(decided)
+        result.status, result.reason = CampaignStatus.PAUSED, reason
+        self._report(result.tally)
+        return True
+
+    def _pause(self, result: RunResult, reason: str) -> None:
+        with session_scope(write=True) as session:
+            paused = pause_campaign(session, self.campaign_id, reason, now=self.clock())
+            if not paused:
+                reason = get_campaign(session, self.campaign_id).pause_reason or reason
+        result.status, result.reason = CampaignStatus.PAUSED, reason
+
+    def _wait_for_hourly_cap(self) -> None:
+        """Wait out a long limiter wait here, in naps, rather than inside the transport,
+        so a pause or Ctrl-C still takes effect (the per-second wait is always short)."""
+        if self.limiter is None:
+            return
+        while not self._stop.is_set():
+            wait = self.limiter.would_wait(1)
+            if wait <= _NAP:
+                return
+            self.sleep(_NAP)
+
+    def _report(self, tally: Tally, *, waiting_until: datetime | None = None) -> None:
+        if self.on_progress is not None:
+            self.on_progress(Progress(Tally(**vars(tally)), waiting_until))
+
+
+def batch_size(base: int, per_second: float) -> int:
+    """The transport's batch, cut to about `_BATCH_SECONDS` of sending at the rate limit."""
+    if per_second > 0:
+        return max(1, min(base, math.ceil(per_second * _BATCH_SECONDS)))
+    return max(1, base)
+
+
+def _messages_of(campaign: Campaign, session: Session) -> CampaignMessages:
+    return CampaignMessages(
+        campaign_id=campaign.id,
+        token=campaign.token,
+        list_id=campaign.list_id or 0,
+        list_name=campaign.list_name,
+        issue=campaign_issue(session, campaign),
+        from_address=campaign.from_address,
+        reply_to=campaign.reply_to,
+        return_path=campaign.return_path,
+        unsubscribe_mailto=campaign.unsubscribe_mailto,
+        public_url=campaign.public_url,
+    )

@@ -1,0 +1,88 @@
+"""The public web side: every link in a sent newsletter lands here.
+
+`create_app()` builds the FastAPI app for the settings (NEWSLETTER_PUBLIC_URL, the
+database, the signing key, the brand). Its routes sit under the path of the public URL,
+so the links in the mails resolve when the app is served directly or behind a proxy that
+keeps the path. See the route modules for what each page does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from newsletter.settings import Settings, get_settings
+from newsletter.store.engine import get_engine
+from newsletter.web.brand_css import brand_css
+from newsletter.web.context import Limits, WebContext, get_context
+from newsletter.web.pages import BadLink, bad_link_page, error_page
+from newsletter.web.routes import forward, public, subscribe, unsubscribe
+from newsletter.web.security import SecurityHeaders
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings | None = None, *, limits: Limits | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    ctx = WebContext.build(settings, limits)
+    # Migrate (and create a fresh SQLite database) now, not on the first visitor's request.
+    get_engine(ctx.database_url)
+
+    app = FastAPI(
+        title=f"{settings.brand.name} newsletter",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
+    app.state.context = ctx
+    # The one-click unsubscribe is the busiest route: its router is matched first.
+    for module in (unsubscribe, forward, subscribe, public):
+        app.include_router(module.router, prefix=ctx.prefix)
+    app.mount(f"{ctx.prefix}/static", StaticFiles(directory=STATIC), name="static")
+    css = brand_css(settings.brand)
+
+    @app.get(f"{ctx.prefix}/brand.css", include_in_schema=False)
+    def brand_stylesheet() -> Response:
+        return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+    @app.exception_handler(BadLink)
+    async def bad_link(request: Request, exc: BadLink) -> HTMLResponse:
+        return bad_link_page(get_context(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        ctx = get_context(request)
+        if exc.status_code == 404:
+            return error_page(ctx, 404, "Page not found", "There is no page at this address.")
+        if exc.status_code == 405:
+            response = error_page(ctx, 405, "Not allowed", "This page cannot be used that way.")
+            if exc.headers and "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
+        return error_page(ctx, exc.status_code, "Something went wrong", str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        return error_page(
+            get_context(request), 400, "Bad request", "The request could not be understood."
+        )
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> HTMLResponse:
+        # Starlette re-raises after this, so the server logs the traceback.
+        return error_page(
+            get_context(request),
+            500,
+            "Something went wrong",
+            "We could not complete your request. Please try again in a few minutes.",
+        )
+
+    app.add_middleware(SecurityHeaders, https=urlsplit(settings.public_url).scheme == "https")
+    return app

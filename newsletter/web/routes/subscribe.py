@@ -1,0 +1,221 @@
+"""Joining a list with double opt-in: `/subscribe/{list}` and the confirmation link `/c/{token}`.
+
+The sign-up page answers the same whatever the store knows about the address (see
+`newsletter.store.optin` for who gets a confirmation mail). The membership stays
+`unconfirmed`, and so is never mailed by a campaign, until the link's button is pressed.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, Response
+
+from newsletter.personalize import clean_value
+from newsletter.store.addresses import InvalidAddress
+from newsletter.store.errors import SuppressedError
+from newsletter.store.models import MailingList, MembershipStatus
+from newsletter.store.optin import (
+    SignupLimits,
+    TooManySignups,
+    confirm,
+    mail_failed,
+    request_signup,
+)
+from newsletter.store.subscriptions import TokenTarget
+from newsletter.tokens import Token
+from newsletter.web.access import current, fresh_token, list_of, suppression_reason, verified
+from newsletter.web.confirmation import confirmation_mail
+from newsletter.web.context import WebContext, client_ip, get_context
+from newsletter.web.db import reading, writing
+from newsletter.web.forms import BadForm, Form, read_form
+from newsletter.web.mail import send
+from newsletter.web.pages import error_page, render
+
+router = APIRouter()
+
+MAX_NAME = 200
+MAX_EMAIL = 320
+
+
+@router.get("/subscribe/{list_name}")
+def subscribe_page(list_name: str, ctx: WebContext = Depends(get_context)) -> HTMLResponse:
+    mailing_list = _find_list(ctx, list_name)
+    if mailing_list is None:
+        return _no_such_list(ctx)
+    return _form(ctx, mailing_list)
+
+
+@router.post("/subscribe/{list_name}")
+async def subscribe_post(request: Request, list_name: str) -> Response:
+    ctx = get_context(request)
+    try:
+        form = await read_form(request)
+    except BadForm:
+        form = Form({})
+    return await run_in_threadpool(_subscribe, ctx, list_name, form, client_ip(request))
+
+
+def _subscribe(ctx: WebContext, list_name: str, form: Form, ip: str) -> HTMLResponse:
+    mailing_list = _find_list(ctx, list_name)
+    if mailing_list is None:
+        return _no_such_list(ctx)
+    # Not cut to length: a cut address could be someone else's; email-validator refuses it.
+    email = form.get("email").strip()
+    name = clean_value(form.get("name"))[:MAX_NAME]
+    if form.get("website"):
+        # Only a robot fills the hidden field: answer as usual, do nothing.
+        return _thanks(ctx, mailing_list, email[:MAX_EMAIL])
+    limits = ctx.limits
+    try:
+        with writing(ctx) as session:
+            confirmation = request_signup(
+                session,
+                mailing_list.id,
+                email,
+                name=name,
+                ip=ip,
+                limits=SignupLimits(
+                    per_ip=limits.signups_per_ip,
+                    interval=limits.confirmation_interval,
+                    window=limits.window,
+                ),
+            )
+    except InvalidAddress:
+        return _form(
+            ctx,
+            mailing_list,
+            email=email[:MAX_EMAIL],
+            name=name,
+            error="Please enter a valid email address, like name@example.org.",
+            status_code=400,
+        )
+    except TooManySignups:
+        return error_page(
+            ctx,
+            429,
+            "Too many requests",
+            "There were too many sign-ups from your network in the last hour. "
+            "Please try again later.",
+            retry_after=limits.window_seconds,
+        )
+    except IntegrityError:
+        # A concurrent request for the same new address won; it sends the mail.
+        confirmation = None
+    if confirmation is not None and not send(
+        ctx.settings, confirmation_mail(ctx, confirmation, mailing_list.name)
+    ):
+        # Answer the same (the page must not depend on the address), but let a retry mail.
+        with writing(ctx) as session:
+            mail_failed(session, confirmation.request_id)
+    return _thanks(ctx, mailing_list, email[:MAX_EMAIL])
+
+
+@router.get("/c/{token}")
+def confirm_page(token: str, ctx: WebContext = Depends(get_context)) -> HTMLResponse:
+    parsed = verified(ctx, token, "c")
+    with reading(ctx) as session:
+        target = current(session, parsed, needs_list=True)
+        assert target.membership is not None
+        done = (
+            target.membership.status == MembershipStatus.ACTIVE
+            and suppression_reason(session, target.subscriber) is None
+        )
+        mailing_list = list_of(session, target)
+        return _confirm_view(ctx, target, mailing_list, "done" if done else "ask", token)
+
+
+@router.post("/c/{token}")
+async def confirm_post(request: Request, token: str) -> Response:
+    ctx = get_context(request)
+    parsed = verified(ctx, token, "c")
+    return await run_in_threadpool(_confirm, ctx, parsed, token, client_ip(request))
+
+
+def _confirm(ctx: WebContext, token: Token, token_text: str, ip: str) -> HTMLResponse:
+    with writing(ctx) as session:
+        target = current(session, token, needs_list=True)
+        assert target.membership is not None
+        mailing_list = list_of(session, target)
+        try:
+            confirm(session, target.membership, ip=ip)
+        except SuppressedError:
+            return _confirm_view(ctx, target, mailing_list, "refused", token_text)
+        return _confirm_view(ctx, target, mailing_list, "done", token_text)
+
+
+def _find_list(ctx: WebContext, name: str) -> MailingList | None:
+    with reading(ctx) as session:
+        return session.scalar(select(MailingList).where(MailingList.name == name))
+
+
+def _no_such_list(ctx: WebContext) -> HTMLResponse:
+    return error_page(
+        ctx, 404, "No such newsletter", "There is no newsletter by that name to subscribe to."
+    )
+
+
+def _form(
+    ctx: WebContext,
+    mailing_list: MailingList,
+    *,
+    email: str = "",
+    name: str = "",
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        ctx,
+        "subscribe.html",
+        {
+            "title": f"Subscribe to {mailing_list.name}",
+            "state": "form",
+            "list_name": mailing_list.name,
+            "list_description": mailing_list.description,
+            "email": email,
+            "name": name,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+def _thanks(ctx: WebContext, mailing_list: MailingList, email: str) -> HTMLResponse:
+    return render(
+        ctx,
+        "subscribe.html",
+        {
+            "title": "Please check your inbox",
+            "state": "thanks",
+            "list_name": mailing_list.name,
+            "email": email,
+        },
+    )
+
+
+def _confirm_view(
+    ctx: WebContext,
+    target: TokenTarget,
+    mailing_list: MailingList | None,
+    state: str,
+    token: str,
+) -> HTMLResponse:
+    titles = {
+        "ask": "Confirm your subscription",
+        "done": "You are subscribed",
+        "refused": "We cannot subscribe you",
+    }
+    return render(
+        ctx,
+        "confirm.html",
+        {
+            "title": titles[state],
+            "state": state,
+            "email": target.subscriber.email,
+            "list_name": mailing_list.name if mailing_list is not None else "",
+            "token": token,
+            "preferences_token": fresh_token(ctx, target, "p"),
+        },
+    )

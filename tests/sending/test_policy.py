@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from newsletter.sending.policy import (
+    RetryPolicy,
+    StormWatch,
+    backoff,
+    decide,
+    is_hard_bounce,
+)
+from newsletter.store.campaigns import DeliveryState
+from newsletter.transports.base import Outcome, Status
+
+NOW = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
+POLICY = RetryPolicy(max_attempts=4, base=10.0, cap=60.0)
+
+
+def test_sent_is_sent_with_the_providers_id() -> None:
+    outcome = Outcome(Status.SENT, provider_id="Q123", detail="250 2.0.0 Ok: queued as Q123")
+    decision = decide(outcome, 0, POLICY, now=NOW, jitter=0.5)
+    assert decision.state is DeliveryState.SENT
+    assert (decision.attempts, decision.provider_id) == (1, "Q123")
+    assert decision.detail == "250 2.0.0 Ok: queued as Q123"
+    assert decision.not_before is None
+
+
+def test_a_rejection_fails_at_once_with_the_reply() -> None:
+    reply = "550 5.1.1 <a@example.net>: no such user"
+    decision = decide(Outcome(Status.REJECTED, detail=reply), 0, POLICY, now=NOW, jitter=0.5)
+    assert (decision.state, decision.attempts, decision.detail) == (DeliveryState.FAILED, 1, reply)
+    assert decision.hard_bounce
+    assert decision.not_before is None
+
+
+def test_a_deferral_waits_longer_each_time_then_gives_up() -> None:
+    deferred = Outcome(Status.RETRY, detail="451 4.7.1 try later")
+    waits = []
+    for attempts in range(3):
+        decision = decide(deferred, attempts, POLICY, now=NOW, jitter=0.0)
+        assert decision.state is DeliveryState.PENDING
+        assert decision.attempts == attempts + 1
+        assert decision.not_before is not None
+        waits.append((decision.not_before - NOW).total_seconds())
+    # Equal jitter at its low end: half of 10, 20, 40.
+    assert waits == [5.0, 10.0, 20.0]
+    last = decide(deferred, 3, POLICY, now=NOW, jitter=0.0)
+    assert (last.state, last.attempts) == (DeliveryState.FAILED, 4)
+    assert last.detail == "gave up after 4 attempts; last: 451 4.7.1 try later"
+    assert not last.hard_bounce
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3, 4, 10, 100])
+def test_backoff_stays_between_half_and_all_of_the_capped_exponential(attempt: int) -> None:
+    ceiling = min(60.0, 10.0 * 2 ** (attempt - 1))
+    assert backoff(attempt, POLICY, 0.0, None) == ceiling / 2
+    assert ceiling / 2 < backoff(attempt, POLICY, 0.999, None) < ceiling
+
+
+def test_jitter_spreads_a_batch_deferred_together() -> None:
+    delays = {backoff(3, POLICY, jitter / 10, None) for jitter in range(10)}
+    assert len(delays) == 10
+
+
+def test_retry_after_is_honoured_even_beyond_the_cap() -> None:
+    assert backoff(1, POLICY, 0.5, retry_after=120.0) == 120.0
+    # A shorter Retry-After does not make the wait shorter than the backoff.
+    assert backoff(3, POLICY, 0.0, retry_after=1.0) == 20.0
+    decision = decide(
+        Outcome(Status.RETRY, detail="429 slow down", retry_after=300.0),
+        0,
+        POLICY,
+        now=NOW,
+        jitter=0.3,
+    )
+    assert decision.not_before == NOW + timedelta(seconds=300)
+
+
+def test_a_policy_must_make_sense() -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(ValueError, match="base <= cap"):
+        RetryPolicy(base=100, cap=10)
+
+
+@pytest.mark.parametrize(
+    ("detail", "hard"),
+    [
+        ("550 5.1.1 <a@example.net>: Recipient address rejected: User unknown", True),
+        ("550 5.1.10 RESOLVER.ADR.RecipientNotFound", True),
+        ("553 5.1.3 Invalid address syntax", True),
+        ("550 5.2.1 The email account that you tried to reach is disabled", True),
+        ("550 Requested action not taken: mailbox unavailable", True),
+        ("551 User not local", True),
+        ("552 5.2.2 Mailbox full", False),
+        ("552 5.3.4 Message size exceeds fixed limit", False),
+        ("554 5.7.1 Message rejected as spam", False),
+        ("550 5.7.1 Relaying denied", False),
+        ("554 Transaction failed", False),
+        ("451 4.7.1 Greylisted", False),
+        # A provider's per-recipient refusal names the address without SMTP codes.
+        ("sendgrid: Does not contain a valid address.", True),
+        ("the server does not offer SMTPUTF8, needed for this address", False),
+        ("", False),
+    ],
+)
+def test_hard_bounces_are_refusals_of_the_address(detail: str, hard: bool) -> None:
+    assert is_hard_bounce(detail) is hard
+
+
+def test_a_storm_is_a_run_of_unaccepted_messages_reset_by_any_success() -> None:
+    watch = StormWatch(3)
+    sent = Outcome(Status.SENT)
+    refused = Outcome(Status.REJECTED, detail="554 5.7.1 blocked")
+    deferred = Outcome(Status.RETRY, detail="421 4.7.0 too many connections")
+    assert watch.feed([refused, deferred]) is None
+    assert watch.feed([sent, refused, refused]) is None
+    assert (
+        watch.feed([deferred])
+        == "3 messages in a row were not accepted; the last: 421 4.7.0 too many connections"
+    )
+    with pytest.raises(ValueError):
+        StormWatch(0)
