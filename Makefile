@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml scripts/system-deps
 install: $(STAMP)
 
 demo: install
-	$(BIN)/newsletter build examples/khojaly-seminar-2022/record.yaml -o out/khojaly-seminar-2022
+	$(BIN)/newsletter demo
 
 lint: install
 	$(BIN)/ruff check .
@@ -31,7 +31,9 @@ pytest: install
 test: lint typecheck pytest
 
 bench: install
-	$(BIN)/python benchmarks/compose.py
+	@status=0; for script in benchmarks/*.py; do \
+		echo "== $$script"; $(BIN)/python $$script || status=1; \
+	done; exit $$status
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -59,6 +60,8 @@ class Settings(BaseSettings):
     )
     smtp_url: str = Field(
         default="smtp://127.0.0.1:1025",
+        # It may carry a password, which must not end up in logs or tracebacks.
+        repr=False,
         description="smtp://, smtp+starttls:// or smtps://[user:password@]host[:port]; "
         "user and password URL-encoded.",
     )
@@ -169,6 +172,78 @@ class Settings(BaseSettings):
         default=None,
         description="Envelope sender (where bounces go); unset means the From address.",
     )
+
+    # The staff area (newsletter.web.staff): records to preview, logins and sessions.
+    records_dir: Path = Field(
+        default=Path("examples"), description="Folder of records the staff area offers."
+    )
+    staff_session_hours: float = Field(
+        default=12.0, gt=0, allow_inf_nan=False, description="Hours a staff login lasts."
+    )
+    staff_login_attempts_per_ip: int = Field(
+        default=20, ge=1, description="Failed staff logins from one address per window."
+    )
+    staff_login_attempts_per_account: int = Field(
+        default=5, ge=1, description="Failed logins to one staff account per window."
+    )
+    staff_login_window: int = Field(
+        default=900, ge=1, description="Seconds over which failed staff logins are counted."
+    )
+
+    # Bounce and complaint webhooks (newsletter.web.routes.webhooks): each provider's route
+    # answers 404 until its credential is set.
+    webhook_max_age: int = Field(
+        default=300,
+        ge=1,
+        description="Seconds a signed webhook's timestamp may be away from now (SendGrid, "
+        "Mailgun, SNS); anything older is refused as a replay.",
+    )
+    ses_webhook_topic_arns: str = Field(
+        default="",
+        description="Comma-separated SNS topic ARNs whose SES notifications /webhooks/ses "
+        "accepts; empty: that webhook is off.",
+    )
+    sns_url_pattern: str = Field(
+        default=r"https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?",
+        description="Scheme and host (a regular expression matching them in full) that SNS "
+        "signing certificates and subscription confirmations may be fetched from.",
+    )
+    sendgrid_webhook_public_key: str | None = Field(
+        default=None,
+        description="SendGrid Event Webhook verification key (base64, as SendGrid shows it); "
+        "unset: /webhooks/sendgrid is off.",
+    )
+    mailgun_webhook_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Mailgun HTTP webhook signing key; unset: /webhooks/mailgun is off.",
+    )
+    postmark_webhook_user: str = Field(
+        default="", description="User name Postmark's webhook URL carries (basic auth)."
+    )
+    postmark_webhook_password: SecretStr | None = Field(
+        default=None,
+        description="Password Postmark's webhook URL carries; unset: /webhooks/postmark is off.",
+    )
+
+    @field_validator("sns_url_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _sendgrid_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        # Refused now, at start-up, rather than on every webhook request.
+        from newsletter.webhooks.sendgrid import load_public_key
+
+        load_public_key(value)
+        return value
 
     @field_validator(
         "hourly_limit",

@@ -8,8 +8,9 @@ top-level conftest):
     from tests.browser import browser, dev_smtp, page  # noqa: F401
 
 Fixtures:
-- `browser` (session): one chromium for the whole run; the tests that use it are skipped,
-  saying why, when /usr/bin/chromium is missing.
+- `browser` (session): one chromium for the whole run, shared by every folder that
+  imports the fixture; the tests that use it are skipped, saying why, when
+  /usr/bin/chromium is missing.
 - `page` (function): a fresh context (no cookies, desktop viewport) and page.
 - `dev_smtp` (function): a running `newsletter dev-smtp` (SMTP and inbox) on free ports.
 
@@ -30,7 +31,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from newsletter.devsmtp.server import DevSmtpServer
 
@@ -106,6 +107,43 @@ def send_mail(
         return client.data(raw)
 
 
+class _SharedChromium:
+    """One chromium per process. Each conftest that imports `browser` makes a session
+    fixture of its own, and Playwright's sync API cannot start a second time in a thread
+    where it runs: the second folder's tests would all fail to set up."""
+
+    def __init__(self) -> None:
+        self._playwright: Playwright | None = None
+        self._chromium: Browser | None = None
+        self._users = 0
+
+    @contextmanager
+    def use(self) -> Iterator[Browser]:
+        if self._chromium is None:
+            self._playwright = sync_playwright().start()
+            try:
+                self._chromium = self._playwright.chromium.launch(
+                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+                )
+            except BaseException:
+                self._playwright.stop()
+                self._playwright = None
+                raise
+        self._users += 1
+        try:
+            yield self._chromium
+        finally:
+            self._users -= 1
+            if self._users == 0:
+                self._chromium.close()
+                assert self._playwright is not None
+                self._playwright.stop()
+                self._chromium = self._playwright = None
+
+
+shared_chromium = _SharedChromium()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
@@ -113,12 +151,8 @@ def browser() -> Iterator[Browser]:
             f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
             "(run scripts/system-deps, which `make install` does)"
         )
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with shared_chromium.use() as chromium:
+        yield chromium
 
 
 @pytest.fixture

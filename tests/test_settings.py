@@ -55,3 +55,11 @@ def test_public_url_must_be_http(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_PUBLIC_URL", "ftp://example.org")
     with pytest.raises(ValueError, match="http"):
         Settings()
+
+
+def test_smtp_password_stays_out_of_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", "smtps://user:hunter2-secret@mail.example.org")
+    settings = Settings()
+    assert settings.smtp_url.endswith("@mail.example.org")
+    assert "hunter2-secret" not in repr(settings)
+    assert "hunter2-secret" not in str(settings)

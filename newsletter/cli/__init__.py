@@ -20,7 +20,17 @@ def _commands() -> None:
 
 
 # Imported for their side effect of registering commands on `app`.
-from newsletter.cli import build, campaigns, devsmtp, lists, send, serve, subscribers  # noqa: E402, F401
+from newsletter.cli import (  # noqa: E402, F401
+    build,
+    campaigns,
+    demo,
+    devsmtp,
+    lists,
+    send,
+    serve,
+    subscribers,
+    users,
+)
 
 
 def main() -> None:

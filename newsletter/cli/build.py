@@ -17,10 +17,6 @@ if TYPE_CHECKING:
     from newsletter.compose.issue import Asset, Issue
     from newsletter.settings import Settings
 
-# The recipient whose copy is written out, so the preview has real, working links.
-SAMPLE_NAME = "Sample Reader"
-SAMPLE_EMAIL = "reader@example.org"
-
 
 @app.command()
 def build(
@@ -80,34 +76,15 @@ def _compose(
 def _render(issue: Issue) -> dict[str, bytes]:
     """Every file of the build, in memory: nothing is written until all of it exists."""
     from newsletter.compose.pdf import render_pdf
-    from newsletter.links import Links
-    from newsletter.message import MessageTemplate, default_list_id, sender_domain_of
-    from newsletter.personalize import (
-        Personalizer,
-        Recipient,
-        personalize_html,
-        personalize_text,
-    )
+    from newsletter.sample import sample_copy
 
-    settings = _settings()
-    template = MessageTemplate.build(
-        issue,
-        from_address=settings.from_address,
-        reply_to=settings.reply_to,
-        list_id=default_list_id(settings.brand.name, sender_domain_of(settings.from_address)),
-        unsubscribe_mailto=settings.unsubscribe_mailto,
-    )
-    personalizer = Personalizer(
-        template, key=settings.signing_key(), links=Links(settings.public_url)
-    )
-    sample = Recipient(SAMPLE_EMAIL, SAMPLE_NAME, subscriber_id=0)
-    fields = personalizer.fields(sample)
+    sample = sample_copy(_settings(), issue)
     files = {
-        "email.html": personalize_html(issue.html, fields).encode(),
-        "email.txt": personalize_text(issue.text, fields).encode(),
+        "email.html": sample.html.encode(),
+        "email.txt": sample.text.encode(),
         "web.html": issue.web_html.encode(),
         "newsletter.pdf": render_pdf(issue),
-        "message.eml": personalizer.message(sample),
+        "message.eml": sample.message,
     }
     # The web version refers to these under the public URL; they are what to publish there.
     for asset in issue.assets:

@@ -106,6 +106,7 @@ def show(email: Annotated[str, typer.Argument(help="The subscriber's address.")]
         else f"suppressed: yes, {suppression.reason} since {suppression.created_at:%Y-%m-%d %H:%M}"
         + (f" ({suppression.detail})" if suppression.detail else "")
     )
+    lines.append(f"soft bounces: {details.soft_bounces}")
     lines.append("lists:" if details.memberships else "lists:      none")
     for mailing_list, membership in details.memberships:
         lines.append(

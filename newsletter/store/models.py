@@ -57,6 +57,8 @@ class EventKind(StrEnum):
     BOUNCED = "bounced"
     COMPLAINED = "complained"
     SUPPRESSED = "suppressed"
+    # A temporary delivery failure a provider reported: counted, never suppresses.
+    SOFT_BOUNCED = "soft_bounced"
 
 
 def _enum(enum: type[StrEnum]) -> Enum:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from newsletter.store.addresses import lookup_key
 from newsletter.store.errors import UnknownSubscriberError
-from newsletter.store.models import Event, MailingList, Membership, Subscriber, Suppression
+from newsletter.store.models import (
+    Event,
+    EventKind,
+    MailingList,
+    Membership,
+    Subscriber,
+    Suppression,
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +25,8 @@ class SubscriberDetails:
     memberships: list[tuple[MailingList, Membership]]
     suppression: Suppression | None
     events: list[tuple[Event, str | None]]  # with the list's name, when there is one
+    # Temporary delivery failures providers reported (they never suppress).
+    soft_bounces: int = 0
 
 
 def find_subscriber(session: Session, email: str) -> Subscriber | None:
@@ -57,4 +66,16 @@ def subscriber_details(session: Session, email: str, *, events: int = 50) -> Sub
             select(Suppression).where(Suppression.email_key == subscriber.email_key)
         ),
         events=list(recent),
+        soft_bounces=soft_bounce_count(session, subscriber.id),
+    )
+
+
+def soft_bounce_count(session: Session, subscriber_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.subscriber_id == subscriber_id, Event.kind == EventKind.SOFT_BOUNCED)
+        )
+        or 0
     )

@@ -22,8 +22,9 @@ from newsletter.store.engine import get_engine
 from newsletter.web.brand_css import brand_css
 from newsletter.web.context import Limits, WebContext, get_context
 from newsletter.web.pages import BadLink, bad_link_page, error_page
-from newsletter.web.routes import forward, public, subscribe, unsubscribe
+from newsletter.web.routes import forward, public, subscribe, unsubscribe, webhooks
 from newsletter.web.security import SecurityHeaders
+from newsletter.web.staff import staff_app
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -43,9 +44,10 @@ def create_app(settings: Settings | None = None, *, limits: Limits | None = None
     )
     app.state.context = ctx
     # The one-click unsubscribe is the busiest route: its router is matched first.
-    for module in (unsubscribe, forward, subscribe, public):
+    for module in (unsubscribe, forward, subscribe, public, webhooks):
         app.include_router(module.router, prefix=ctx.prefix)
     app.mount(f"{ctx.prefix}/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(f"{ctx.prefix}/staff", staff_app(ctx), name="staff")
     css = brand_css(settings.brand)
 
     @app.get(f"{ctx.prefix}/brand.css", include_in_schema=False)

@@ -10,9 +10,11 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 # Every module defining tables is imported, so that target_metadata is complete.
+import newsletter.store.bounces
 import newsletter.store.campaigns
 import newsletter.store.forwards
-import newsletter.store.optin  # noqa: F401
+import newsletter.store.optin
+import newsletter.store.staff  # noqa: F401
 from newsletter.store.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,235 @@
+"""What `newsletter demo` runs on: its settings, its two servers and its mailing list.
+
+The demo is one process. The capture server (dev-smtp) and the web side run in background
+threads of it, so Ctrl-C reaches one process that stops both: nothing can be left behind
+listening on a port, and the in-memory inbox goes away with it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from newsletter.devsmtp.capture import DevSmtpError
+from newsletter.devsmtp.server import DevSmtpServer
+from newsletter.errors import NewsletterError
+from newsletter.links import Links
+from newsletter.settings import Settings, get_settings
+
+# Loopback only: the demo's pages and inbox are for the person at this machine.
+HOST = "127.0.0.1"
+LIST_DESCRIPTION = "Members (the demo's sample subscribers)"
+
+_START_TIMEOUT = 10.0
+# A browser holding a request open must not keep Ctrl-C from ending the demo.
+_SHUTDOWN_TIMEOUT = 3
+_BUSY_HINT = (
+    "is a demo still running? Stop it, or pick other ports with --port, --smtp-port "
+    "and --inbox-port"
+)
+
+
+class DemoError(NewsletterError):
+    """The demo cannot start: a bad port, or a port another process holds."""
+
+
+@dataclass(frozen=True)
+class DemoPorts:
+    web: int
+    smtp: int
+    inbox: int
+
+    def check(self) -> None:
+        named = {"--port": self.web, "--smtp-port": self.smtp, "--inbox-port": self.inbox}
+        for option, port in named.items():
+            if not 0 < port < 65536:
+                raise DemoError(f"{option} must be between 1 and 65535, not {port}")
+        if len(set(named.values())) < len(named):
+            raise DemoError("--port, --smtp-port and --inbox-port must all differ")
+
+
+@contextmanager
+def demo_settings(ports: DemoPorts) -> Iterator[None]:
+    """The embedded defaults, whatever the environment or `.env` say about where mail goes.
+
+    Set in the environment, not on one Settings object: the store, the composer and the
+    runner all read `get_settings()`. The public URL is the demo's own web server, so the
+    links in the captured mail work; mail goes to its capture server, never to a real
+    one; the database is SQLite in the data folder, so the sample list never lands in a
+    production database named in `.env`. The data folder itself (NEWSLETTER_DATA_DIR,
+    by default subscribers/) and everything else are left as configured.
+    """
+    overrides = {
+        "NEWSLETTER_PUBLIC_URL": f"http://{HOST}:{ports.web}",
+        "NEWSLETTER_TRANSPORT": "smtp",
+        "NEWSLETTER_SMTP_URL": f"smtp://{HOST}:{ports.smtp}",
+        # Empty means the default: SQLite in the data folder.
+        "NEWSLETTER_DATABASE_URL": "",
+    }
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+
+
+def _listen(port: int, what: str) -> socket.socket:
+    try:
+        return socket.create_server((HOST, port))
+    except OSError as exc:
+        # create_server's own message repeats the address; the errno's text is enough.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise DemoError(
+            f"cannot listen for {what} on {HOST}:{port}: {reason}; {_BUSY_HINT}"
+        ) from None
+
+
+class WebServer:
+    """`newsletter serve`'s app under uvicorn in a background thread.
+
+    The socket is bound here rather than by uvicorn, which exits the process when it
+    cannot bind; a busy port is a `DemoError` instead.
+    """
+
+    def __init__(self, settings: Settings, port: int) -> None:
+        self.settings = settings
+        self.port = port
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from newsletter.web.app import create_app
+
+        listener = _listen(self.port, "the web side")
+        try:
+            # Migrates the database now, so a broken one fails here and not on a click.
+            app = create_app(self.settings)
+        except BaseException:
+            listener.close()
+            raise
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=_SHUTDOWN_TIMEOUT,
+            )
+        )
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [listener]}, name="demo-web", daemon=True
+        )
+        self._socket, self._server, self._thread = listener, server, thread
+        thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise DemoError("the web server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=_START_TIMEOUT)
+            self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        self._server = None
+
+
+@dataclass(frozen=True)
+class DemoUrls:
+    inbox: str
+    archive: str
+    # None when no campaign of the issue has gone out yet.
+    web_version: str | None
+
+
+class DemoServers:
+    """The capture server with its inbox, and the web side; started together or not at all."""
+
+    def __init__(self, settings: Settings, ports: DemoPorts) -> None:
+        self.settings = settings
+        self.web = WebServer(settings, ports.web)
+        self.mail = DevSmtpServer(HOST, ports.smtp, ports.inbox)
+
+    def start(self) -> None:
+        self.web.start()
+        try:
+            self.mail.start()
+        except DevSmtpError as exc:
+            self.web.stop()
+            raise DemoError(f"{exc}; {_BUSY_HINT}") from None
+        except BaseException:
+            self.web.stop()
+            raise
+
+    def stop(self) -> None:
+        try:
+            self.mail.stop()
+        finally:
+            self.web.stop()
+
+    def urls(self, slug: str) -> DemoUrls:
+        from newsletter.store import session_scope
+        from newsletter.web import issues
+
+        links = Links(self.settings.public_url)
+        with session_scope() as session:
+            published = issues.by_slug(session, slug) is not None
+        return DemoUrls(
+            inbox=self.mail.inbox_url,
+            archive=links.archive(),
+            web_version=links.web(slug) if published else None,
+        )
+
+
+def ensure_list(name: str) -> bool:
+    """Create the list unless it exists; True when it was created."""
+    from newsletter.store import session_scope
+    from newsletter.store.errors import UnknownListError
+    from newsletter.store.lists import create_list, get_list
+
+    with session_scope(write=True) as session:
+        try:
+            get_list(session, name)
+        except UnknownListError:
+            create_list(session, name, LIST_DESCRIPTION)
+            return True
+    return False
+
+
+def eligible_count(name: str) -> int:
+    """Who a campaign to the list would reach now (active and not suppressed)."""
+    from newsletter.store import session_scope
+    from newsletter.store.lists import get_list, list_summaries
+
+    with session_scope() as session:
+        list_id = get_list(session, name).id
+        return next(
+            summary.eligible for summary in list_summaries(session) if summary.id == list_id
+        )
+
+
+def issue_slug(record: Path) -> str:
+    from newsletter.record import load_record
+
+    return load_record(record).record.issue_slug

@@ -1,0 +1,99 @@
+"""The preview: pick or upload a record, see the email as a sample recipient gets it.
+
+The page frames the email three times (desktop width, phone width, dark mode) from
+`/preview/email`, which serves only the composed message with a CSP that lets nothing run
+and lets only our own pages frame it; the frames are sandboxed as well. The page polls
+`/preview/version` and reloads when the record file changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from newsletter.web.context import get_context
+from newsletter.web.staff import records
+from newsletter.web.staff.context import STAFF_HEADERS, Staff, base, checked_form, render, staff
+from newsletter.web.staff.previewing import dark, preview
+from newsletter.web.staff.spam import spam_score
+
+router = APIRouter()
+
+EMAIL_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; font-src https: data:; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
+_EMAIL_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": EMAIL_CSP,
+    "X-Frame-Options": "SAMEORIGIN",
+}
+
+
+def _path(request: Request, record: str) -> Path:
+    try:
+        return records.resolve(get_context(request).settings, record)
+    except records.UnknownRecord:
+        raise HTTPException(404, "There is no such record.") from None
+
+
+@router.get("/preview")
+async def preview_page(request: Request, record: str = "", who: Staff = Depends(staff)) -> Response:
+    settings = get_context(request).settings
+    choices = records.available(settings)
+    values: dict[str, object] = {
+        "title": "Preview",
+        "section": "preview",
+        "choices": choices,
+        "record": record,
+        "records_dir": str(settings.records_dir),
+        "max_upload_kb": records.MAX_UPLOAD // 1024,
+        "shown": None,
+        "spam": None,
+    }
+    if record:
+        path = _path(request, record)
+        shown = await run_in_threadpool(preview, settings, path)
+        values["shown"] = shown
+        values["label"] = next((c.label for c in choices if c.id == record), path.name)
+        if shown.ok:
+            values["spam"] = await run_in_threadpool(spam_score, shown.message)
+    return render(request, "preview.html", values, who=who)
+
+
+@router.get("/preview/email")
+async def preview_email(request: Request, record: str, mode: str = "light") -> Response:
+    path = _path(request, record)
+    shown = await run_in_threadpool(preview, get_context(request).settings, path)
+    if not shown.ok:
+        raise HTTPException(404, "The record has problems; there is no email to show.")
+    html = dark(shown.html) if mode == "dark" else shown.html
+    return HTMLResponse(html, headers=_EMAIL_HEADERS)
+
+
+@router.get("/preview/version")
+def preview_version(request: Request, record: str) -> Response:
+    path = _path(request, record)
+    return JSONResponse({"version": records.version(path)}, headers=STAFF_HEADERS)
+
+
+@router.post("/preview/upload")
+async def upload(request: Request, who: Staff = Depends(staff)) -> Response:
+    form = await checked_form(request, who, max_file=records.MAX_UPLOAD)
+    sent = form.files.get("record")
+    if sent is None or not sent.data:
+        raise HTTPException(400, "Choose a record file to upload.")
+    ctx = get_context(request)
+    try:
+        record_id = records.save_upload(ctx.settings, sent.filename, sent.data)
+    except records.UnknownRecord:
+        raise HTTPException(
+            400, "A record is a .yaml, .yml or .json file; that file is none of these."
+        ) from None
+    return RedirectResponse(
+        f"{base(ctx)}/preview?record={record_id}", status_code=303, headers=STAFF_HEADERS
+    )

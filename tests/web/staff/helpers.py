@@ -1,0 +1,55 @@
+"""Logging in to the staff area in tests, and reading its pages."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from newsletter.store import session_scope
+from newsletter.store.staff import add_user
+
+EMAIL = "comms@example.org"
+PASSWORD = "a long staff password"
+CLIENT_IP = "203.0.113.9"
+
+# Every page and endpoint of the staff area but the login page.
+GET_ROUTES = [
+    "/staff/",
+    "/staff/preview",
+    "/staff/preview?record=dir:khojaly-seminar-2022/record.yaml",
+    "/staff/preview/email?record=dir:khojaly-seminar-2022/record.yaml",
+    "/staff/preview/version?record=dir:khojaly-seminar-2022/record.yaml",
+    "/staff/campaigns",
+    "/staff/lists",
+    "/staff/lists/1/export.csv",
+]
+POST_ROUTES = ["/staff/logout", "/staff/preview/upload", "/staff/lists/1/import"]
+
+
+def new_user(email: str = EMAIL, password: str = PASSWORD) -> int:
+    with session_scope(write=True) as session:
+        return add_user(session, email, password).id
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match is not None, "no CSRF token in the page"
+    return match.group(1)
+
+
+def login(client: TestClient, email: str = EMAIL, password: str = PASSWORD) -> Response:
+    page = client.get("/staff/login")
+    return client.post(
+        "/staff/login",
+        data={"csrf": csrf_of(page.text), "email": email, "password": password, "next": ""},
+    )
+
+
+def logged_in(client: TestClient) -> str:
+    """Log in as a new account; the CSRF token of the session."""
+    new_user()
+    response = login(client)
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/staff/").text)

@@ -1,0 +1,249 @@
+"""Sending from the staff area, over HTTP: a test message, a send to a list through a real
+SMTP server (aiosmtpd), its progress as JSON, and pause, resume and cancel."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from newsletter.settings import Settings, get_settings
+from newsletter.web import create_app
+from newsletter.web.staff.senders import senders
+from tests.sending.helpers import FROM, populated_list
+from tests.transports.smtp_servers import Mailbox
+from tests.web.helpers import parse, rows
+from tests.web.staff.helpers import CLIENT_IP, logged_in
+
+RECORD = "dir:khojaly-seminar-2022/record.yaml"
+SUBJECT = "Seminar: Genocide and Ethnic cleansing: A Crime against Humanity"
+
+GET_ROUTES = [
+    f"/staff/send?record={RECORD}",
+    f"/staff/send?record={RECORD}&list=1",
+    "/staff/campaigns/1",
+    "/staff/campaigns/1/progress",
+]
+POST_ROUTES = [
+    "/staff/preview/test",
+    "/staff/send",
+    "/staff/campaigns/1/pause",
+    "/staff/campaigns/1/resume",
+    "/staff/campaigns/1/cancel",
+]
+
+
+@pytest.fixture
+def sending(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_FROM", FROM)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """10 messages a second: batches of 20, so a send of 40 takes about 4 s."""
+    monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "10")
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def client(db: str, sending: None, mailbox: Mailbox, records_dir: None) -> Iterator[TestClient]:
+    app = create_app(Settings())
+    try:
+        with TestClient(app, client=(CLIENT_IP, 50000), follow_redirects=False) as test_client:
+            yield test_client
+    finally:
+        # No campaign thread may outlive its test's database.
+        senders.join(timeout=30)
+
+
+def _campaigns() -> int:
+    return int(rows("SELECT count(*) FROM campaigns")[0][0])
+
+
+def _progress(client: TestClient, campaign_id: int) -> dict[str, Any]:
+    response = client.get(f"/staff/campaigns/{campaign_id}/progress")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def _settled(client: TestClient, campaign_id: int, timeout: float = 20.0) -> dict[str, Any]:
+    """The progress once no runner works on the campaign any more."""
+    deadline = time.monotonic() + timeout
+    while True:
+        data = _progress(client, campaign_id)
+        if not data["running"]:
+            return data
+        assert time.monotonic() < deadline, f"campaign {campaign_id} still running: {data}"
+        time.sleep(0.05)
+
+
+def _start(client: TestClient, token: str, list_id: int) -> int:
+    response = client.post("/staff/send", data={"csrf": token, "record": RECORD, "list": list_id})
+    assert response.status_code == 303, response.text
+    match = re.fullmatch(r"/staff/campaigns/(\d+)", response.headers["location"])
+    assert match is not None, response.headers["location"]
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("path", GET_ROUTES)
+def test_every_page_needs_a_login(sqlite_client: TestClient, path: str) -> None:
+    response = sqlite_client.get(path)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/staff/login?next=%2Fstaff%2F")
+
+
+@pytest.mark.parametrize("path", POST_ROUTES)
+def test_every_form_needs_a_login(sqlite_client: TestClient, path: str) -> None:
+    response = sqlite_client.post(path, data={"csrf": "x", "record": RECORD, "list": "1"})
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/staff/login")
+
+
+@pytest.mark.parametrize("path", POST_ROUTES)
+def test_every_form_needs_its_csrf_token(client: TestClient, mailbox: Mailbox, path: str) -> None:
+    logged_in(client)
+    audience = populated_list(active=2)
+    fields = {"record": RECORD, "list": str(audience.id), "address": "qa@example.org"}
+    assert client.post(path, data=fields).status_code == 403
+    assert client.post(path, data={**fields, "csrf": "forged-token"}).status_code == 403
+    assert mailbox.accepted == []
+    assert _campaigns() == 0
+
+
+def test_a_test_message_goes_to_one_address_only(client: TestClient, mailbox: Mailbox) -> None:
+    token = logged_in(client)
+    populated_list(active=3)
+    preview = client.get(f"/staff/preview?record={RECORD}")
+    assert 'action="/staff/preview/test"' in preview.text
+    response = client.post(
+        "/staff/preview/test",
+        data={"csrf": token, "record": RECORD, "address": " QA@Example.org "},
+    )
+    assert response.status_code == 200, response.text
+    assert "A test message went to <strong>QA@example.org</strong>" in response.text
+    assert mailbox.recipients() == ["QA@example.org"]
+    message = parse(mailbox.accepted[0].data)
+    assert message["Subject"] == SUBJECT
+    assert message["To"] == "Test Recipient <QA@example.org>"
+    # Like `send --test-to`: no campaign, no delivery.
+    assert _campaigns() == 0
+    assert rows("SELECT count(*) FROM deliveries") == [(0,)]
+
+
+def test_a_test_message_needs_an_address(client: TestClient, mailbox: Mailbox) -> None:
+    token = logged_in(client)
+    response = client.post(
+        "/staff/preview/test", data={"csrf": token, "record": RECORD, "address": "not mail"}
+    )
+    assert response.status_code == 400
+    assert "not an email address" in response.text
+    assert mailbox.accepted == []
+
+
+def test_the_confirmation_shows_the_recipient_count(client: TestClient, mailbox: Mailbox) -> None:
+    logged_in(client)
+    audience = populated_list(active=7)
+    choice = client.get(f"/staff/send?record={RECORD}")
+    assert choice.status_code == 200
+    assert f'<option value="{audience.id}">members (7 recipients)</option>' in choice.text
+    page = client.get(f"/staff/send?record={RECORD}&list={audience.id}")
+    assert page.status_code == 200
+    # Seven active members; the unsubscribed, suppressed and unconfirmed ones and the
+    # member of another list are not counted, the address in other case counted once.
+    assert '<strong id="recipient-count">7</strong>' in page.text
+    assert f'<dd id="subject">{SUBJECT}</dd>' in page.text
+    assert "Send to 7 recipients" in page.text
+    # Nothing is sent or recorded before the confirmation is posted.
+    assert mailbox.accepted == []
+    assert _campaigns() == 0
+    assert client.get(f"/staff/send?record={RECORD}&list=999").status_code == 404
+    assert client.get("/staff/send?record=dir:../pyproject.toml").status_code == 404
+
+
+def test_a_send_completes_and_its_progress_matches(client: TestClient, mailbox: Mailbox) -> None:
+    token = logged_in(client)
+    audience = populated_list(active=5)
+    campaign_id = _start(client, token, audience.id)
+    page = client.get(f"/staff/campaigns/{campaign_id}")
+    assert page.status_code == 200
+    assert f'data-poll-progress="/staff/campaigns/{campaign_id}/progress"' in page.text
+    data = _settled(client, campaign_id)
+    assert data["status"] == "done"
+    assert (data["total"], data["sent"], data["failed"], data["left"]) == (5, 5, 0, 0)
+    assert data["done"] == 5
+    assert data["time_left"] == "0 s"
+    assert sorted(mailbox.recipients()) == sorted(audience.eligible)
+    assert {parse(m.data)["Subject"] for m in mailbox.accepted} == {SUBJECT}
+    done_page = client.get(f"/staff/campaigns/{campaign_id}")
+    assert '<strong data-field="status" id="status">done</strong>' in done_page.text
+    # A finished campaign can be neither paused nor cancelled.
+    for action in ("pause", "cancel"):
+        refused = client.post(f"/staff/campaigns/{campaign_id}/{action}", data={"csrf": token})
+        assert refused.status_code == 409
+    assert client.get("/staff/campaigns/999/progress").status_code == 404
+
+
+def test_the_rate_and_time_left_show_while_sending(
+    client: TestClient, mailbox: Mailbox, slow: None
+) -> None:
+    token = logged_in(client)
+    audience = populated_list(active=40)
+    campaign_id = _start(client, token, audience.id)
+    deadline = time.monotonic() + 10
+    while (data := _progress(client, campaign_id))["sent"] == 0 or data["rate"] == 0:
+        assert time.monotonic() < deadline, data
+        time.sleep(0.05)
+    assert data["running"] is True
+    assert data["status"] == "sending"
+    assert 0 < data["rate"] <= 40
+    assert data["seconds_left"] is not None and data["seconds_left"] > 0
+    assert _settled(client, campaign_id)["sent"] == 40
+
+
+def test_pause_stops_the_send_and_resume_finishes_it(
+    client: TestClient, mailbox: Mailbox, slow: None
+) -> None:
+    token = logged_in(client)
+    audience = populated_list(active=40)
+    campaign_id = _start(client, token, audience.id)
+    paused = client.post(f"/staff/campaigns/{campaign_id}/pause", data={"csrf": token})
+    assert paused.status_code == 303
+    data = _settled(client, campaign_id)
+    assert data["status"] == "paused"
+    assert data["reason"].startswith("paused by comms@example.org")
+    assert data["left"] > 0
+    assert data["sent"] == len(mailbox.accepted) < 40
+    time.sleep(1.0)
+    assert len(mailbox.accepted) == data["sent"], "mail went out after the pause"
+    page = client.get(f"/staff/campaigns/{campaign_id}")
+    assert re.search(r'action="[^"]+/resume" data-when-status="[^"]+">', page.text)
+    resumed = client.post(f"/staff/campaigns/{campaign_id}/resume", data={"csrf": token})
+    assert resumed.status_code == 303
+    final = _settled(client, campaign_id)
+    assert (final["status"], final["sent"], final["left"]) == ("done", 40, 0)
+    # Each recipient once, over both runs.
+    assert sorted(mailbox.recipients()) == sorted(audience.eligible)
+
+
+def test_cancel_skips_what_is_left(client: TestClient, mailbox: Mailbox, slow: None) -> None:
+    token = logged_in(client)
+    audience = populated_list(active=40)
+    campaign_id = _start(client, token, audience.id)
+    cancelled = client.post(f"/staff/campaigns/{campaign_id}/cancel", data={"csrf": token})
+    assert cancelled.status_code == 303
+    data = _settled(client, campaign_id)
+    assert data["status"] == "cancelled"
+    assert data["left"] == 0
+    assert data["skipped"] > 0
+    assert data["sent"] + data["skipped"] == 40
+    time.sleep(1.0)
+    assert len(mailbox.accepted) == data["sent"]
+    refused = client.post(f"/staff/campaigns/{campaign_id}/resume", data={"csrf": token})
+    assert refused.status_code == 409
