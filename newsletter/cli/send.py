@@ -24,9 +24,6 @@ if TYPE_CHECKING:
     from newsletter.store.lists import ListSummary
     from newsletter.transports.base import Transport
 
-# What a test message or the dry run's sample is addressed to when no subscriber is.
-TEST_NAME = "Test Recipient"
-
 
 @app.command()
 def send(
@@ -141,28 +138,9 @@ def _factory(
     settings: Settings, issue: Issue, summary: ListSummary, transport: Transport
 ) -> MessageFactory:
     """Messages as the campaign will make them, for the dry run's sample and --test-to."""
-    from newsletter.dkim import DkimSigner
-    from newsletter.sending.messages import (
-        RAW_TRANSPORTS,
-        CampaignMessages,
-        MessageFactory,
-        envelope_sender,
-    )
+    from newsletter.sending.launch import sample_factory
 
-    signer = DkimSigner.from_settings(settings) if transport.name in RAW_TRANSPORTS else None
-    source = CampaignMessages(
-        campaign_id=0,
-        token="test",
-        list_id=summary.id,
-        list_name=summary.name,
-        issue=issue,
-        from_address=settings.from_address,
-        reply_to=settings.reply_to,
-        return_path=envelope_sender(settings.from_address, settings.return_path),
-        unsubscribe_mailto=settings.unsubscribe_mailto,
-        public_url=settings.public_url,
-    )
-    return MessageFactory(source, key=settings.signing_key(), signer=signer)
+    return sample_factory(settings, issue, summary.id, summary.name, transport.name)
 
 
 def _where(transport: Transport) -> str:
@@ -208,16 +186,10 @@ def _dry_run(
 
 
 def _test(address: str, transport: Transport, factory: MessageFactory) -> None:
-    from newsletter.message import new_message_id
-    from newsletter.sending.messages import Addressee
-    from newsletter.store.addresses import normalise
+    from newsletter.sending.launch import send_test
     from newsletter.transports.base import Status
 
-    email = normalise(address).email
-    message = factory.build(
-        Addressee(0, 0, email, TEST_NAME, 0), message_id=new_message_id(factory.domain)
-    )
-    outcome = transport.send_batch(factory.content, [message])[0]
+    email, outcome = send_test(factory, transport, address)
     if outcome.status is not Status.SENT:
         raise NewsletterError(
             f"the test message to {email} was {outcome.status.value}: {outcome.detail}"
@@ -243,24 +215,15 @@ def _confirm(issue: Issue, summary: ListSummary, transport: Transport) -> None:
 
 def _create(settings: Settings, issue: Issue, summary: ListSummary, transport: str) -> int:
     from newsletter.cli.lists import store_errors
-    from newsletter.sending.messages import envelope_sender
+    from newsletter.sending.launch import create_send
     from newsletter.store import session_scope
-    from newsletter.store.campaigns import Sender, create_campaign
 
-    sender = Sender(
-        from_address=settings.from_address,
-        reply_to=settings.reply_to,
-        return_path=envelope_sender(settings.from_address, settings.return_path),
-        unsubscribe_mailto=settings.unsubscribe_mailto,
-        public_url=settings.public_url,
-    )
     with store_errors(), session_scope(write=True) as session:
-        campaign = create_campaign(
+        return create_send(
             session,
+            settings,
+            issue,
             list_id=summary.id,
             list_name=summary.name,
-            issue=issue,
-            transport=transport,
-            sender=sender,
+            transport_name=transport,
         )
-        return campaign.id

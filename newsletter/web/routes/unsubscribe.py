@@ -6,7 +6,8 @@
   no CSRF token) unsubscribes and answers 200 with a short text, never a redirect;
 - POST with `action=unsubscribe` (our page's button) unsubscribes and shows the page
   again, now offering `action=resubscribe`, which comes back to the list with a new
-  membership version: every older link stops working and the page carries new ones;
+  membership version: every older link stops working, so it redirects (303) to the page
+  under the new link;
 - POST with neither changes nothing and answers 400 with the page and its button. The
   signed token is what authorises the change, so no CSRF token is needed; requiring one
   of the two fields only keeps a stray or garbled POST from unsubscribing anyone.
@@ -45,11 +46,15 @@ ONE_CLICK_VALUE = "One-Click"
 
 
 @router.get("/u/{token}")
-def unsubscribe_page(token: str, ctx: WebContext = Depends(get_context)) -> HTMLResponse:
+def unsubscribe_page(
+    token: str, back: str = "", ctx: WebContext = Depends(get_context)
+) -> HTMLResponse:
     parsed = verified(ctx, token, "u")
     with reading(ctx) as session:
         target = current(session, parsed)
-        state = "confirm" if _subscribed(session, target) else "left"
+        # `back` only chooses the wording after a resubscription's redirect.
+        subscribed_state = "back" if back else "confirm"
+        state = subscribed_state if _subscribed(session, target) else "left"
         return _unsubscribe_view(ctx, session, target, state)
 
 
@@ -105,7 +110,9 @@ def _page_action(ctx: WebContext, token: Token, action: str, ip: str) -> HTMLRes
             )
         except SuppressedError:
             return _unsubscribe_view(ctx, session, target, "refused")
-        return _unsubscribe_view(ctx, session, target, "back")
+        # The old token stopped working: redirected to the new one, so the address bar
+        # (and a reload) holds a link that works.
+        return _see_other(ctx.paths.unsubscribe(fresh_token(ctx, target, "u")) + "?back=1")
 
 
 def _subscribed(session: Session, target: TokenTarget) -> bool:
@@ -265,7 +272,11 @@ def _preferences_view(
 
 
 def _preferences_redirect(ctx: WebContext, target: TokenTarget) -> HTMLResponse:
+    return _see_other(ctx.paths.preferences(fresh_token(ctx, target, "p")))
+
+
+def _see_other(location: str) -> HTMLResponse:
     response = HTMLResponse("", status_code=303, headers=PRIVATE_HEADERS)
-    # Our own path with a token we sign: nothing from the request goes into it.
-    response.headers["Location"] = ctx.paths.preferences(fresh_token(ctx, target, "p"))
+    # Only our own paths with tokens we sign: nothing from the request goes into it.
+    response.headers["Location"] = location
     return response

@@ -26,6 +26,7 @@ _TITLES = {
     403: "Refused",
     404: "Page not found",
     405: "Not allowed",
+    409: "Not possible now",
     413: "Too large",
 }
 

@@ -156,12 +156,15 @@ def test_resubscribe_bumps_the_version_and_retires_the_old_links(client: TestCli
     old_preferences = member.token("p")
     client.post(f"/u/{old}", data=ONE_CLICK)
 
-    response = client.post(f"/u/{old}", data={"action": "resubscribe"})
+    redirect = client.post(f"/u/{old}", data={"action": "resubscribe"})
 
-    assert response.status_code == 200
-    assert "subscribed again" in response.text
     assert membership(member) == ("active", 2)
     new = member.token("u", version=2)
+    assert redirect.status_code == 303
+    assert redirect.headers["location"] == f"/u/{new}?back=1"
+    response = client.get(redirect.headers["location"])
+    assert response.status_code == 200
+    assert "subscribed again" in response.text
     assert form_action(response.text, "unsubscribe") == f"/u/{new}"
     assert f"/p/{member.token('p', version=2)}" in response.text
     for stale in (f"/u/{old}", f"/p/{old_preferences}"):

@@ -16,7 +16,7 @@ from newsletter.web import create_app
 from newsletter.web.staff.senders import senders
 from tests.sending.helpers import FROM, populated_list
 from tests.transports.smtp_servers import Mailbox
-from tests.web.helpers import parse, rows
+from tests.web.helpers import new_campaign, parse, rows
 from tests.web.staff.helpers import CLIENT_IP, logged_in
 
 RECORD = "dir:khojaly-seminar-2022/record.yaml"
@@ -84,8 +84,18 @@ def _settled(client: TestClient, campaign_id: int, timeout: float = 20.0) -> dic
         time.sleep(0.05)
 
 
-def _start(client: TestClient, token: str, list_id: int) -> int:
-    response = client.post("/staff/send", data={"csrf": token, "record": RECORD, "list": list_id})
+def _once(client: TestClient, list_id: int) -> str:
+    """The one-time key of a fresh confirmation form."""
+    page = client.get(f"/staff/send?record={RECORD}&list={list_id}")
+    match = re.search(r'name="once" value="([^"]+)"', page.text)
+    assert match is not None, page.text
+    return match.group(1)
+
+
+def _start(client: TestClient, token: str, list_id: int, once: str | None = None) -> int:
+    fields = {"csrf": token, "record": RECORD, "list": list_id}
+    fields["once"] = once or _once(client, list_id)
+    response = client.post("/staff/send", data=fields)
     assert response.status_code == 303, response.text
     match = re.fullmatch(r"/staff/campaigns/(\d+)", response.headers["location"])
     assert match is not None, response.headers["location"]
@@ -247,3 +257,37 @@ def test_cancel_skips_what_is_left(client: TestClient, mailbox: Mailbox, slow: N
     assert len(mailbox.accepted) == data["sent"]
     refused = client.post(f"/staff/campaigns/{campaign_id}/resume", data={"csrf": token})
     assert refused.status_code == 409
+
+
+def test_an_interrupted_campaign_is_resumed(client: TestClient, mailbox: Mailbox) -> None:
+    token = logged_in(client)
+    audience = populated_list(active=4)
+    # Being sent, as far as the store knows, but nobody sends it: a server that stopped.
+    campaign_id = new_campaign(audience.id, list_name=audience.name).id
+    data = _progress(client, campaign_id)
+    assert (data["status"], data["running"], data["left"]) == ("interrupted", False, 4)
+    page = client.get(f"/staff/campaigns/{campaign_id}")
+    assert re.search(r'action="[^"]+/resume" data-when-status="[^"]+">', page.text)
+    resumed = client.post(f"/staff/campaigns/{campaign_id}/resume", data={"csrf": token})
+    assert resumed.status_code == 303
+    final = _settled(client, campaign_id)
+    assert (final["status"], final["sent"], final["error"]) == ("done", 4, "")
+    assert sorted(mailbox.recipients()) == sorted(audience.eligible)
+
+
+def test_a_confirmation_submitted_twice_sends_once(client: TestClient, mailbox: Mailbox) -> None:
+    token = logged_in(client)
+    audience = populated_list(active=3)
+    once = _once(client, audience.id)
+    first = _start(client, token, audience.id, once)
+    second = _start(client, token, audience.id, once)
+    assert second == first
+    assert _campaigns() == 1
+    _settled(client, first)
+    assert sorted(mailbox.recipients()) == sorted(audience.eligible)
+    # Without its one-time key the form is refused, and nothing is made.
+    stale = client.post("/staff/send", data={"csrf": token, "record": RECORD, "list": audience.id})
+    assert stale.status_code == 400
+    assert _campaigns() == 1
+    # A fresh confirmation is a deliberate second send.
+    assert _start(client, token, audience.id) != first

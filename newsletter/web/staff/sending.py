@@ -1,0 +1,350 @@
+"""Sending from the staff area: a test message, a send to a list, and the campaign's page.
+
+The same steps as `newsletter send` (newsletter.sending.launch): the record is composed
+once, the campaign is created with its deliveries, and a runner sends it, here in a
+background thread (newsletter.web.staff.senders). The campaign page polls its progress
+as JSON; pause, resume and cancel are the CLI's (newsletter.sending.control).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from newsletter.compose.issue import Issue
+from newsletter.errors import NewsletterError, RecordError
+from newsletter.sending.control import cancel_campaign, pause_campaign, reopen_campaign
+from newsletter.sending.launch import create_send, sample_factory, send_test
+from newsletter.sending.marks import discard_marks, marks_folder
+from newsletter.settings import Settings
+from newsletter.store.addresses import InvalidAddress
+from newsletter.store.campaigns import (
+    CampaignStateError,
+    UnknownCampaignError,
+    get_campaign,
+)
+from newsletter.store.lists import ListSummary, list_summaries
+from newsletter.store.types import utcnow
+from newsletter.transports import make_transport
+from newsletter.transports.base import Status
+from newsletter.web.context import WebContext, get_context
+from newsletter.web.db import reading, writing
+from newsletter.web.staff import records
+from newsletter.web.staff.context import STAFF_HEADERS, Staff, base, checked_form, render, staff
+from newsletter.web.staff.previewing import _logo
+from newsletter.web.staff.progress import CampaignProgress, campaign_progress
+from newsletter.web.staff.senders import senders
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class Composed:
+    issue: Issue
+    problems: list[str]
+
+
+def _record(request: Request, record: str) -> Path:
+    try:
+        return records.resolve(get_context(request).settings, record)
+    except records.UnknownRecord:
+        raise HTTPException(404, "There is no such record.") from None
+
+
+def compose_record(settings: Settings, path: Path) -> Composed:
+    """The issue as `newsletter send` composes it, with the composer's warnings."""
+    from newsletter.compose import check_issue, compose_issue
+    from newsletter.record import load_record
+
+    issue = compose_issue(
+        load_record(path),
+        brand=settings.brand,
+        public_url=settings.public_url,
+        images=settings.images,
+        logo=_logo(settings),
+    )
+    return Composed(issue, [f"{p.code}: {p.message}" for p in check_issue(issue)])
+
+
+async def _composed(request: Request, path: Path) -> Composed:
+    try:
+        return await run_in_threadpool(compose_record, get_context(request).settings, path)
+    except RecordError as exc:
+        problems = "; ".join(p.replace(str(path), path.name) for p in exc.problems)
+        raise HTTPException(400, f"The record has problems: {problems}") from None
+    except NewsletterError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def _redirect(ctx: WebContext, path: str) -> RedirectResponse:
+    return RedirectResponse(f"{base(ctx)}{path}", status_code=303, headers=STAFF_HEADERS)
+
+
+# A test message
+
+
+@router.post("/preview/test")
+async def test_message(request: Request, who: Staff = Depends(staff)) -> Response:
+    form = await checked_form(request, who)
+    record = form.get("record")
+    path = _record(request, record)
+    composed = await _composed(request, path)
+    ctx = get_context(request)
+    try:
+        email, detail = await run_in_threadpool(
+            _send_test, ctx.settings, composed.issue, form.get("address")
+        )
+    except InvalidAddress as exc:
+        raise HTTPException(400, f"That is not an email address: {exc}") from None
+    except NewsletterError as exc:
+        raise HTTPException(502, f"The test message was not sent: {exc}") from None
+    return render(
+        request,
+        "test_sent.html",
+        {"title": "Test message sent", "email": email, "detail": detail, "record": record},
+        who=who,
+    )
+
+
+def _send_test(settings: Settings, issue: Issue, address: str) -> tuple[str, str]:
+    transport = make_transport(settings, None)
+    try:
+        factory = sample_factory(settings, issue, 0, "test", transport.name)
+        email, outcome = send_test(factory, transport, address)
+    finally:
+        transport.close()
+    if outcome.status is not Status.SENT:
+        raise NewsletterError(f"to {email}: {outcome.status.value}: {outcome.detail}")
+    return email, f"{transport.name}: {outcome.detail}"
+
+
+# A send to a list
+
+
+def _transport_name(settings: Settings) -> str:
+    """The configured transport's name, once it is known to be usable."""
+    try:
+        transport = make_transport(settings, None)
+    except NewsletterError as exc:
+        raise HTTPException(500, f"Sending is not set up: {exc}") from None
+    transport.close()
+    return transport.name
+
+
+def _summary(ctx: WebContext, list_id: int) -> ListSummary:
+    with reading(ctx) as session:
+        found = next((s for s in list_summaries(session) if s.id == list_id), None)
+    if found is None:
+        raise HTTPException(404, "There is no such list.")
+    return found
+
+
+@dataclass
+class Submissions:
+    """Which confirmation forms have made a campaign already, by the form's one-time key.
+
+    A double click or a resubmitted form must not send the issue to the list twice: the
+    second submission goes to the campaign the first one made. Kept in this process (the
+    two submissions come within seconds to the same server) and bounded.
+    """
+
+    kept: int = 1000
+    _campaigns: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def campaign(self, key: str) -> int | None:
+        with self._lock:
+            return self._campaigns.get(key)
+
+    def remember(self, key: str, campaign_id: int) -> None:
+        with self._lock:
+            self._campaigns[key] = campaign_id
+            while len(self._campaigns) > self.kept:
+                self._campaigns.popitem(last=False)
+
+
+submissions = Submissions()
+
+
+@router.get("/send")
+async def send_page(
+    request: Request,
+    record: str,
+    list_id: int = Query(0, alias="list"),
+    who: Staff = Depends(staff),
+) -> HTMLResponse:
+    ctx = get_context(request)
+    path = _record(request, record)
+    values: dict[str, object] = {
+        "title": "Send to a list",
+        "section": "preview",
+        "record": record,
+        "label": path.name,
+        "summary": None,
+    }
+    if not list_id:
+        with reading(ctx) as session:
+            values["lists"] = list_summaries(session)
+        return render(request, "send.html", values, who=who)
+    summary = _summary(ctx, list_id)
+    composed = await _composed(request, path)
+    values.update(
+        summary=summary,
+        subject=composed.issue.subject,
+        problems=composed.problems,
+        transport=_transport_name(ctx.settings),
+        once=secrets.token_urlsafe(16),
+    )
+    return render(request, "send.html", values, who=who)
+
+
+@router.post("/send")
+async def send(request: Request, who: Staff = Depends(staff)) -> Response:
+    form = await checked_form(request, who)
+    ctx = get_context(request)
+    path = _record(request, form.get("record"))
+    try:
+        list_id = int(form.get("list"))
+    except ValueError:
+        raise HTTPException(400, "Choose a list.") from None
+    once = form.get("once")
+    if not once:
+        raise HTTPException(400, "This form is out of date; open the confirmation again.")
+    if (earlier := submissions.campaign(once)) is not None:
+        return _redirect(ctx, f"/campaigns/{earlier}")
+    summary = _summary(ctx, list_id)
+    composed = await _composed(request, path)
+    if composed.problems and form.get("force") != "yes":
+        raise HTTPException(400, "The composer found problems; confirm sending anyway.")
+    if summary.eligible == 0:
+        raise HTTPException(400, f"List {summary.name} has no eligible subscribers.")
+    transport_name = _transport_name(ctx.settings)
+    # Checked again after the await above, with nothing awaited from here to `remember`:
+    # on the server's one event loop no other request runs in between.
+    if (earlier := submissions.campaign(once)) is not None:
+        return _redirect(ctx, f"/campaigns/{earlier}")
+    with writing(ctx) as session:
+        campaign_id = create_send(
+            session,
+            ctx.settings,
+            composed.issue,
+            list_id=summary.id,
+            list_name=summary.name,
+            transport_name=transport_name,
+        )
+    submissions.remember(once, campaign_id)
+    senders.start(ctx.settings, campaign_id, transport_name)
+    return _redirect(ctx, f"/campaigns/{campaign_id}")
+
+
+# The campaign's page and its controls
+
+
+def _progress(ctx: WebContext, campaign_id: int) -> CampaignProgress:
+    try:
+        with reading(ctx) as session:
+            return campaign_progress(
+                session,
+                campaign_id,
+                now=utcnow(),
+                lease_timeout=ctx.settings.send_lease_timeout,
+                runs_here=senders.running(campaign_id),
+                error=senders.error(campaign_id),
+            )
+    except UnknownCampaignError:
+        raise HTTPException(404, "There is no such campaign.") from None
+
+
+@router.get("/campaigns/{campaign_id}")
+def campaign_page(request: Request, campaign_id: int, who: Staff = Depends(staff)) -> HTMLResponse:
+    ctx = get_context(request)
+    progress = _progress(ctx, campaign_id)
+    with reading(ctx) as session:
+        campaign = get_campaign(session, campaign_id)
+        subject, list_name, transport = campaign.subject, campaign.list_name, campaign.transport
+    return render(
+        request,
+        "campaign.html",
+        {
+            "title": f"Campaign {campaign_id}",
+            "section": "campaigns",
+            "progress": progress,
+            "subject": subject,
+            "list_name": list_name,
+            "transport": transport,
+        },
+        who=who,
+    )
+
+
+@router.get("/campaigns/{campaign_id}/progress")
+def campaign_progress_json(
+    request: Request, campaign_id: int, who: Staff = Depends(staff)
+) -> Response:
+    progress = _progress(get_context(request), campaign_id)
+    return JSONResponse(progress.as_json(), headers=STAFF_HEADERS)
+
+
+def _state_error(exc: CampaignStateError) -> HTTPException:
+    return HTTPException(409, str(exc))
+
+
+@router.post("/campaigns/{campaign_id}/pause")
+async def pause(request: Request, campaign_id: int, who: Staff = Depends(staff)) -> Response:
+    await checked_form(request, who)
+    ctx = get_context(request)
+    reason = f"paused by {who.email} in the staff area"
+    try:
+        with writing(ctx) as session:
+            pause_campaign(session, campaign_id, reason, now=utcnow())
+    except UnknownCampaignError:
+        raise HTTPException(404, "There is no such campaign.") from None
+    except CampaignStateError as exc:
+        raise _state_error(exc) from None
+    return _redirect(ctx, f"/campaigns/{campaign_id}")
+
+
+@router.post("/campaigns/{campaign_id}/resume")
+async def resume(request: Request, campaign_id: int, who: Staff = Depends(staff)) -> Response:
+    await checked_form(request, who)
+    ctx = get_context(request)
+    try:
+        with writing(ctx) as session:
+            transport_name = reopen_campaign(session, campaign_id, now=utcnow()).transport
+    except UnknownCampaignError:
+        raise HTTPException(404, "There is no such campaign.") from None
+    except CampaignStateError as exc:
+        raise _state_error(exc) from None
+    senders.start(ctx.settings, campaign_id, transport_name)
+    return _redirect(ctx, f"/campaigns/{campaign_id}")
+
+
+@router.post("/campaigns/{campaign_id}/cancel")
+async def cancel(request: Request, campaign_id: int, who: Staff = Depends(staff)) -> Response:
+    await checked_form(request, who)
+    ctx = get_context(request)
+    folder = marks_folder(ctx.settings)
+    try:
+        with writing(ctx) as session:
+            cancelled = cancel_campaign(
+                session,
+                campaign_id,
+                now=utcnow(),
+                lease_timeout=ctx.settings.send_lease_timeout,
+                marks_folder=folder,
+            )
+    except UnknownCampaignError:
+        raise HTTPException(404, "There is no such campaign.") from None
+    except CampaignStateError as exc:
+        raise _state_error(exc) from None
+    if not cancelled.runner_live and not senders.running(campaign_id):
+        discard_marks(folder, campaign_id)
+    return _redirect(ctx, f"/campaigns/{campaign_id}")
