@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from newsletter.cli import app
-from newsletter.errors import ConfigError, NewsletterError, RecordError
+from newsletter.errors import NewsletterError, RecordError
 
 if TYPE_CHECKING:
-    from newsletter.compose.issue import Asset, Issue
-    from newsletter.settings import Settings
+    from newsletter.compose.issue import Issue
 
 
 @app.command()
@@ -57,28 +56,20 @@ def build(
 def _compose(
     record_path: Path, *, images: Literal["hosted", "inline"] | None
 ) -> tuple[Issue, list[str]]:
-    # Imported here so `newsletter --help` and other commands stay quick to start.
-    from newsletter.compose import check_issue, compose_issue
-    from newsletter.record import load_record
+    from newsletter.building import compose_file
+    from newsletter.settings import load_settings
 
-    settings = _settings()
-    loaded = load_record(record_path)
-    issue = compose_issue(
-        loaded,
-        brand=settings.brand,
-        public_url=settings.public_url,
-        images=images or settings.images,
-        logo=_logo(settings),
-    )
-    return issue, [f"{problem.code}: {problem.message}" for problem in check_issue(issue)]
+    issue, problems = compose_file(load_settings(), record_path, images=images)
+    return issue, [str(problem) for problem in problems]
 
 
 def _render(issue: Issue) -> dict[str, bytes]:
     """Every file of the build, in memory: nothing is written until all of it exists."""
     from newsletter.compose.pdf import render_pdf
     from newsletter.sample import sample_copy
+    from newsletter.settings import load_settings
 
-    sample = sample_copy(_settings(), issue)
+    sample = sample_copy(load_settings(), issue)
     files = {
         "email.html": sample.html.encode(),
         "email.txt": sample.text.encode(),
@@ -90,31 +81,6 @@ def _render(issue: Issue) -> dict[str, bytes]:
     for asset in issue.assets:
         files[f"assets/{asset.filename}"] = asset.data
     return files
-
-
-def _settings() -> Settings:
-    from pydantic import ValidationError
-
-    from newsletter.settings import get_settings
-
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"NEWSLETTER_{'__'.join(map(str, error['loc'])).upper()}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ConfigError(f"invalid setting: {problems}") from None
-
-
-def _logo(settings: Settings) -> Asset | None:
-    from newsletter.assets import read_asset
-
-    logo = settings.brand.logo
-    if not logo or logo.startswith(("https://", "http://")):
-        return None
-    path = Path(logo)
-    return read_asset(path, f"logo{path.suffix.lower()}")
 
 
 def _write_all(out: Path, files: dict[str, bytes]) -> None:

@@ -109,12 +109,12 @@ def resume(campaign_id: CampaignId) -> None:
     Deliveries an interrupted sender left in flight are settled first: those whose end of
     data had gone out count as sent, the others are sent again.
     """
-    from newsletter.cli.build import _settings
+    from newsletter.settings import load_settings
     from newsletter.store import session_scope
     from newsletter.store.campaigns import get_campaign
 
     with store_errors():
-        settings = _settings()
+        settings = load_settings()
         with session_scope() as session:
             transport_name = get_campaign(session, campaign_id).transport
     raise typer.Exit(run_in_foreground(campaign_id, settings, transport_name, resume=True))

@@ -77,14 +77,14 @@ def demo(
 
 def _start(ports: DemoPorts) -> DemoServers:
     """Both servers listening, or one `error:` line (a port taken, say) and exit status 1."""
-    from newsletter.cli.build import _settings
     from newsletter.cli.lists import store_errors
     from newsletter.demo import DemoServers
+    from newsletter.settings import load_settings
 
     try:
         with store_errors():
             ports.check()
-            servers = DemoServers(_settings(), ports)
+            servers = DemoServers(load_settings(), ports)
             servers.start()
     except KeyboardInterrupt:
         raise typer.Exit(_INTERRUPTED) from None

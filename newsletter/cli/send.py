@@ -110,13 +110,14 @@ def _fail(message: str) -> None:
 def _prepare(
     record: Path, images: Literal["hosted", "inline"] | None
 ) -> tuple[Settings, Issue, list[str]]:
-    from newsletter.cli.build import _compose, _settings
+    from newsletter.building import compose_file
+    from newsletter.settings import load_settings
 
-    settings = _settings()
+    settings = load_settings()
     # Checked before composing, so a missing key stops the send before any work.
     settings.signing_key()
-    issue, problems = _compose(record, images=images)
-    return settings, issue, problems
+    issue, problems = compose_file(settings, record, images=images)
+    return settings, issue, [str(problem) for problem in problems]
 
 
 def _list_summary(list_name: str) -> ListSummary:

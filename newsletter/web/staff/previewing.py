@@ -16,7 +16,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from newsletter.compose.checks import GMAIL_CLIP_BYTES, Problem
-from newsletter.compose.issue import Asset, Issue
+from newsletter.compose.issue import Issue
 from newsletter.errors import NewsletterError, RecordError
 from newsletter.links import Links
 from newsletter.settings import Settings
@@ -75,18 +75,10 @@ def preview(settings: Settings, path: Path) -> Preview:
 
 
 def _build(settings: Settings, path: Path, current: str) -> Preview:
-    from newsletter.compose import check_issue, compose_issue
-    from newsletter.record import load_record
+    from newsletter.building import compose_file
 
     try:
-        loaded = load_record(path)
-        issue = compose_issue(
-            loaded,
-            brand=settings.brand,
-            public_url=settings.public_url,
-            images=settings.images,
-            logo=_logo(settings),
-        )
+        issue, checks = compose_file(settings, path)
     except RecordError as exc:
         return Preview(current, problems=[_relative(p, path) for p in exc.problems])
     except NewsletterError as exc:
@@ -101,7 +93,7 @@ def _build(settings: Settings, path: Path, current: str) -> Preview:
         text=text,
         headers=[(name, str(value)) for name, value in head.items()],
         message=message,
-        checks=check_issue(issue),
+        checks=checks,
         html_bytes=len(issue.html.encode("utf-8")),
     )
 
@@ -132,13 +124,3 @@ def dark(html: str) -> str:
     if marker < 0:
         return DARK_STYLE + html
     return html[:marker] + DARK_STYLE + html[marker:]
-
-
-def _logo(settings: Settings) -> Asset | None:
-    from newsletter.assets import read_asset
-
-    logo = settings.brand.logo
-    if not logo or logo.startswith(("https://", "http://")):
-        return None
-    path = Path(logo)
-    return read_asset(path, f"logo{path.suffix.lower()}")

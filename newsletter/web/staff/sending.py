@@ -39,7 +39,6 @@ from newsletter.web.context import WebContext, get_context
 from newsletter.web.db import reading, writing
 from newsletter.web.staff import records
 from newsletter.web.staff.context import STAFF_HEADERS, Staff, base, checked_form, render, staff
-from newsletter.web.staff.previewing import _logo
 from newsletter.web.staff.progress import CampaignProgress, campaign_progress
 from newsletter.web.staff.senders import senders
 
@@ -61,17 +60,10 @@ def _record(request: Request, record: str) -> Path:
 
 def compose_record(settings: Settings, path: Path) -> Composed:
     """The issue as `newsletter send` composes it, with the composer's warnings."""
-    from newsletter.compose import check_issue, compose_issue
-    from newsletter.record import load_record
+    from newsletter.building import compose_file
 
-    issue = compose_issue(
-        load_record(path),
-        brand=settings.brand,
-        public_url=settings.public_url,
-        images=settings.images,
-        logo=_logo(settings),
-    )
-    return Composed(issue, [f"{p.code}: {p.message}" for p in check_issue(issue)])
+    issue, problems = compose_file(settings, path)
+    return Composed(issue, [str(problem) for problem in problems])
 
 
 async def _composed(request: Request, path: Path) -> Composed:

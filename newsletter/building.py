@@ -1,0 +1,43 @@
+"""From a record file to an `Issue`: the I/O around the pure composer (reading the record,
+its photos and the brand's logo), shared by `newsletter build`, `newsletter send`, the
+staff preview and the staff send, so that all of them compose a record the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from newsletter.compose import Asset, Issue, Problem
+    from newsletter.settings import Settings
+
+
+def read_logo(settings: Settings) -> Asset | None:
+    """The brand's logo when it is a local file; a URL is linked, not embedded."""
+    from newsletter.assets import read_asset
+
+    logo = settings.brand.logo
+    if not logo or logo.startswith(("https://", "http://")):
+        return None
+    path = Path(logo)
+    return read_asset(path, f"logo{path.suffix.lower()}")
+
+
+def compose_file(
+    settings: Settings, path: Path, *, images: Literal["hosted", "inline"] | None = None
+) -> tuple[Issue, list[Problem]]:
+    """The issue for the record at `path`, and the composer's checks of it.
+
+    Raises RecordError for an invalid record, NewsletterError for other trouble."""
+    # Imported here so the CLI's other commands stay quick to start.
+    from newsletter.compose import check_issue, compose_issue
+    from newsletter.record import load_record
+
+    issue = compose_issue(
+        load_record(path),
+        brand=settings.brand,
+        public_url=settings.public_url,
+        images=images or settings.images,
+        logo=read_logo(settings),
+    )
+    return issue, check_issue(issue)
