@@ -25,7 +25,7 @@ from newsletter.sending.policy import Decision
 from newsletter.store.bulk import one_of
 from newsletter.store.campaigns import Campaign, CampaignStatus, Delivery, DeliveryState
 from newsletter.store.models import Membership, Subscriber, SuppressionReason
-from newsletter.store.recipients import _eligible
+from newsletter.store.recipients import eligible_query
 from newsletter.store.subscriptions import suppress
 
 SETTLED_SENT = "settled after interruption: the end of data had been sent"
@@ -83,7 +83,7 @@ def claim_batch(session: Session, campaign_id: int, *, limit: int, now: datetime
     versions: dict[int, int] = {}
     if campaign.list_id is not None:
         eligible = session.execute(
-            _eligible(campaign.list_id)
+            eligible_query(campaign.list_id)
             .with_only_columns(Subscriber.id, Membership.version)
             .where(one_of(_subscriber_id, [r.subscriber_id for r in rows], dialect))
         )
@@ -225,6 +225,20 @@ def release(session: Session, keys: Sequence[int], detail: str, now: datetime) -
     to pending as they were."""
     if keys:
         _set_state(session, keys, DeliveryState.PENDING, now, detail=detail)
+
+
+def unclaim(session: Session, keys: Sequence[int], now: datetime) -> None:
+    """Claimed deliveries never handed to the transport (the run stopped with them in
+    hand) go back to pending, with their attempts and detail as they were."""
+    if keys:
+        session.execute(
+            update(_table)
+            .where(
+                one_of(_c.id, list(keys), session.get_bind().dialect),
+                _c.state == DeliveryState.SENDING.value,
+            )
+            .values(state=DeliveryState.PENDING.value, committed_at=None, updated_at=now)
+        )
 
 
 def settle_in_flight(

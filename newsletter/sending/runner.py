@@ -11,6 +11,12 @@ previous runner left in flight (newsletter.sending.journal), then loops:
 4. record the outcomes (one transaction): sent; failed with the server's reply (and the
    hard-bounce count that suppresses an address); or back to pending with a backoff.
 
+Steps 1 and 2 of the next batch overlap step 3 of this one: a batch is claimed before the
+one in hand goes out, and built while that one is with the transport (in a thread of its
+own). The database is only written between batches, when nothing is in flight. A batch in
+hand when the run stops is never sent: it goes back to pending (and a kill leaves it
+`sending` without a mark, which the next run settles the same way).
+
 It stops when nothing is left (done), when the campaign is paused or cancelled, on an
 error storm (a permanent transport error such as a refused login, or too many messages
 in a row not accepted), which pauses the campaign with the reason, or when asked to
@@ -25,6 +31,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -50,6 +57,7 @@ from newsletter.sending.messages import (
 from newsletter.sending.policy import Decision, RetryPolicy, StormWatch, decide
 from newsletter.sending.queue import CANCELLED as CANCELLED_DETAIL
 from newsletter.sending.queue import (
+    Claim,
     Claimed,
     claim_batch,
     delivery_span,
@@ -57,6 +65,7 @@ from newsletter.sending.queue import (
     release,
     settle_in_flight,
     skip_pending,
+    unclaim,
 )
 from newsletter.sending.ratelimit import RateLimiter
 from newsletter.settings import Settings
@@ -118,6 +127,19 @@ class RunResult:
     settled_sent: int = 0
     resent: int = 0
     suppressed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    """Claimed deliveries, their messages made: what goes to the transport in one call."""
+
+    built: list[tuple[Claimed, OutgoingMessage]] = field(default_factory=list)
+    # Those whose message could not be made: failed without being sent.
+    failed: list[tuple[Claimed, Decision]] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[int]:
+        return [claimed.addressee.key for claimed, _ in (*self.built, *self.failed)]
 
 
 class Runner:
@@ -219,85 +241,153 @@ class Runner:
     # The loop
 
     def _loop(self, source: CampaignMessages, result: RunResult, marks: MarkFile) -> None:
+        """Claim, build, send, record, with one batch in hand: while a batch is with the
+        transport (in the courier thread), the next one, claimed before it went, is built
+        here, so the connections do not sit idle while messages are rendered. Database
+        work happens only between batches, when nothing is in flight, so it never holds
+        up a journal commit (SQLite has one writer at a time)."""
         factory = MessageFactory(source, key=self.settings.signing_key(), signer=self.signer)
         journal = DeliveryJournal(
             get_engine(), self.campaign_id, self.owner, marks=marks, clock=self.clock
         )
         storm = StormWatch(self.settings.send_pause_after_failures)
         interval = min(5.0, self.settings.send_lease_timeout / 4)
+        courier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="courier")
+        # Claimed and built, not yet handed to the transport.
+        ready: _Batch | None = None
         try:
             with Heartbeat(journal, interval):
                 while True:
                     if self._stop.is_set():
+                        self._unclaim(ready)
                         self._pause(result, self._stop_reason)
                         return
                     self._wait_for_hourly_cap()
-                    if self._step(factory, journal, storm, result):
+                    claim = self._claim(result, ready)
+                    if claim is None:
                         return
+                    if ready is None:
+                        if claim.deliveries:
+                            ready = self._build(factory, journal, claim.deliveries)
+                        else:
+                            self._wait_until_due(claim, result.tally)
+                        continue
+                    in_flight = courier.submit(self._send, factory, journal, ready)
+                    following = (
+                        self._build(factory, journal, claim.deliveries)
+                        if claim.deliveries
+                        else None
+                    )
+                    if self._record(ready, in_flight.result(), storm, result):
+                        self._unclaim(following)
+                        return
+                    ready = following
         finally:
+            # After an exception a batch may still be in flight: as after a kill, the
+            # closed journal stops it before its next end of data.
+            courier.shutdown(wait=False)
             journal.close()
 
-    def _step(
-        self,
-        factory: MessageFactory,
-        journal: DeliveryJournal,
-        storm: StormWatch,
-        result: RunResult,
-    ) -> bool:
-        """One batch; True when the run is over (result.status says why)."""
+    def _claim(self, result: RunResult, ready: _Batch | None) -> Claim | None:
+        """The next due deliveries, or None when the run is over (result.status says why):
+        then the batch in hand, never sent, goes back to pending."""
         tally = result.tally
         now = self.clock()
         with session_scope(write=True) as session:
             renew_lease(session, self.campaign_id, self.owner, now=now)
             claim = claim_batch(session, self.campaign_id, limit=self.batch_size, now=now)
+            if claim.status is not CampaignStatus.SENDING and ready is not None:
+                unclaim(session, ready.keys, now)
             if claim.status is CampaignStatus.CANCELLED:
                 # Deliveries that went back to pending after the cancel (retries).
                 tally.skipped += skip_pending(session, self.campaign_id, CANCELLED_DETAIL, now)
         tally.skipped += claim.skipped
         tally.left -= claim.skipped
-        if claim.status is not CampaignStatus.SENDING:
-            result.status = claim.status
-            if claim.status is CampaignStatus.CANCELLED:
-                tally.left = 0
-            if claim.status is CampaignStatus.PAUSED:
-                with session_scope() as session:
-                    result.reason = get_campaign(session, self.campaign_id).pause_reason
-            self._report(tally)
-            return True
-        if not claim.deliveries:
-            due = claim.next_due or now
-            self._report(tally, waiting_until=due)
-            self.sleep(min(max((due - self.clock()).total_seconds(), 0.01), _NAP))
-            return False
+        if claim.status is CampaignStatus.SENDING:
+            return claim
+        result.status = claim.status
+        if claim.status is CampaignStatus.CANCELLED:
+            tally.left = 0
+        if claim.status is CampaignStatus.PAUSED:
+            with session_scope() as session:
+                result.reason = get_campaign(session, self.campaign_id).pause_reason
+        self._report(tally)
+        return None
 
-        journal.reset(*(claimed.addressee.key for claimed in claim.deliveries))
-        built, decided = self._build(factory, claim.deliveries)
-        outcomes: list[Outcome] = []
-        if built:
+    def _wait_until_due(self, claim: Claim, tally: Tally) -> None:
+        due = claim.next_due or self.clock()
+        self._report(tally, waiting_until=due)
+        self.sleep(min(max((due - self.clock()).total_seconds(), 0.01), _NAP))
+
+    def _build(
+        self, factory: MessageFactory, journal: DeliveryJournal, deliveries: list[Claimed]
+    ) -> _Batch:
+        """The batch's messages, and a failed decision for each that cannot be made."""
+        journal.reset(*(claimed.addressee.key for claimed in deliveries))
+        batch = _Batch()
+        for claimed in deliveries:
             try:
-                outcomes = self.transport.send_batch(
-                    factory.content, [message for _, message in built], journal, self.limiter
+                batch.built.append((claimed, factory.build(claimed.addressee)))
+            except (MessageError, DkimError) as exc:
+                batch.failed.append(
+                    (
+                        claimed,
+                        Decision(
+                            DeliveryState.FAILED,
+                            claimed.attempts,
+                            None,
+                            f"the message could not be made: {exc}",
+                        ),
+                    )
                 )
-            except TransportError as exc:
-                if exc.permanent:
-                    return self._refused(result, [claimed for claimed, _ in built], decided, exc)
-                outcomes = [
-                    Outcome(Status.RETRY, detail=str(exc), retry_after=exc.retry_after)
-                ] * len(built)
-            if len(outcomes) != len(built):
-                raise RuntimeError(
-                    f"transport {self.transport.name} answered {len(outcomes)} outcomes "
-                    f"for {len(built)} messages"
-                )
+        return batch
+
+    def _send(
+        self, factory: MessageFactory, journal: DeliveryJournal, batch: _Batch
+    ) -> list[Outcome] | TransportError:
+        """The transport's outcomes for the batch (in the courier thread), or the permanent
+        error that refused all of it."""
+        built = batch.built
+        if not built:
+            return []
+        try:
+            outcomes = self.transport.send_batch(
+                factory.content, [message for _, message in built], journal, self.limiter
+            )
+        except TransportError as exc:
+            if exc.permanent:
+                return exc
+            outcomes = [Outcome(Status.RETRY, detail=str(exc), retry_after=exc.retry_after)] * len(
+                built
+            )
+        if len(outcomes) != len(built):
+            raise RuntimeError(
+                f"transport {self.transport.name} answered {len(outcomes)} outcomes "
+                f"for {len(built)} messages"
+            )
+        return outcomes
+
+    def _record(
+        self,
+        batch: _Batch,
+        sent: list[Outcome] | TransportError,
+        storm: StormWatch,
+        result: RunResult,
+    ) -> bool:
+        """Write what became of a batch; True when the run is over (result.status says why)."""
+        if isinstance(sent, TransportError):
+            return self._refused(result, batch, sent)
+        tally = result.tally
         done = self.clock()
-        for (claimed, _), outcome in zip(built, outcomes, strict=True):
+        decided = list(batch.failed)
+        for (claimed, _), outcome in zip(batch.built, sent, strict=True):
             decided.append(
                 (
                     claimed,
                     decide(outcome, claimed.attempts, self.policy, now=done, jitter=self.jitter()),
                 )
             )
-        reason = storm.feed(outcomes)
+        reason = storm.feed(sent)
         with session_scope(write=True) as session:
             renew_lease(session, self.campaign_id, self.owner, now=done)
             result.suppressed += record_results(
@@ -322,55 +412,31 @@ class Runner:
             return True
         return False
 
-    def _build(
-        self, factory: MessageFactory, deliveries: list[Claimed]
-    ) -> tuple[list[tuple[Claimed, OutgoingMessage]], list[tuple[Claimed, Decision]]]:
-        """The batch's messages, and a failed decision for each that cannot be made."""
-        built: list[tuple[Claimed, OutgoingMessage]] = []
-        failed: list[tuple[Claimed, Decision]] = []
-        for claimed in deliveries:
-            try:
-                built.append((claimed, factory.build(claimed.addressee)))
-            except (MessageError, DkimError) as exc:
-                failed.append(
-                    (
-                        claimed,
-                        Decision(
-                            DeliveryState.FAILED,
-                            claimed.attempts,
-                            None,
-                            f"the message could not be made: {exc}",
-                        ),
-                    )
-                )
-        return built, failed
-
-    def _refused(
-        self,
-        result: RunResult,
-        claimed: list[Claimed],
-        decided: list[tuple[Claimed, Decision]],
-        error: TransportError,
-    ) -> bool:
+    def _refused(self, result: RunResult, batch: _Batch, error: TransportError) -> bool:
         """A permanent error for the whole batch: nothing went out; pause with the reason."""
         now = self.clock()
         reason = str(error)
         with session_scope(write=True) as session:
             renew_lease(session, self.campaign_id, self.owner, now=now)
-            release(session, [c.addressee.key for c in claimed], f"not sent: {reason}", now)
+            release(session, [c.addressee.key for c, _ in batch.built], f"not sent: {reason}", now)
             record_results(
                 session,
                 self.campaign_id,
-                decided,
+                batch.failed,
                 now=now,
                 hard_bounce_limit=self.settings.hard_bounce_limit,
             )
             pause_campaign(session, self.campaign_id, reason, now=now)
-        result.tally.failed += len(decided)
-        result.tally.left -= len(decided)
+        result.tally.failed += len(batch.failed)
+        result.tally.left -= len(batch.failed)
         result.status, result.reason = CampaignStatus.PAUSED, reason
         self._report(result.tally)
         return True
+
+    def _unclaim(self, batch: _Batch | None) -> None:
+        if batch is not None:
+            with session_scope(write=True) as session:
+                unclaim(session, batch.keys, self.clock())
 
     def _pause(self, result: RunResult, reason: str) -> None:
         with session_scope(write=True) as session:

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from newsletter.compose.issue import Asset, Issue
 from newsletter.store.errors import StoreError
 from newsletter.store.models import EMAIL_LENGTH, Base, Subscriber, _allowed, _enum
-from newsletter.store.recipients import _eligible
+from newsletter.store.recipients import eligible_query
 from newsletter.store.types import utcnow
 
 
@@ -251,7 +251,7 @@ def create_campaign(
             )
         )
     recipients = (
-        _eligible(list_id)
+        eligible_query(list_id)
         .with_only_columns(
             literal(campaign.id),
             Subscriber.id,

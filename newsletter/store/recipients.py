@@ -29,7 +29,7 @@ class Recipient:
     version: int  # the membership version, for signed links
 
 
-def _eligible(list_id: int) -> Select[Any]:
+def eligible_query(list_id: int) -> Select[Any]:
     suppressed = exists().where(Suppression.email_key == Subscriber.email_key)
     return (
         select(
@@ -55,7 +55,7 @@ def eligible_batch(
     if limit < 1:
         raise ValueError("limit must be at least 1")
     rows = session.execute(
-        _eligible(list_id)
+        eligible_query(list_id)
         .where(Membership.subscriber_id > after_id)
         .order_by(Membership.subscriber_id)
         .limit(limit)
@@ -75,4 +75,4 @@ def iter_eligible(
 
 
 def count_eligible(session: Session, list_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(_eligible(list_id).subquery())) or 0
+    return session.scalar(select(func.count()).select_from(eligible_query(list_id).subquery())) or 0

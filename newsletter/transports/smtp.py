@@ -118,7 +118,16 @@ def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-_LEADING_DOT = re.compile(rb"(?m)^\.")
+def _dot_stuffed(content: bytes) -> bytes:
+    """Another dot before each line that starts with one (RFC 5321, 4.5.2)."""
+    stuffed = _DOT_AFTER_NEWLINE.sub(b"\n..", content)
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
+# A literal: the regex engine jumps from one newline to the next. `(?m)^\.` would try `^`
+# at each of a message's ~75,000 positions, most of a millisecond holding the GIL that
+# the other connections' threads wait for (bytes.replace takes several times longer too).
+_DOT_AFTER_NEWLINE = re.compile(rb"\n\.")
 
 
 class _JournalFailed(Exception):
@@ -143,10 +152,7 @@ def _data(connection: smtplib.SMTP, state: _DataState, msg: Buffer | str) -> tup
     if code != 354:
         raise smtplib.SMTPDataError(code, reply)
     content = msg.encode("utf-8") if isinstance(msg, str) else bytes(msg)
-    # Searched first: most messages have no line starting with a dot, and the regex over
-    # the whole message would hold the GIL the other connections' threads are waiting for.
-    if content.startswith(b".") or b"\n." in content:
-        content = _LEADING_DOT.sub(b"..", content)
+    content = _dot_stuffed(content)
     if not content.endswith(b"\r\n"):
         content += b"\r\n"
     connection.send(content)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
+from collections import Counter
 from collections.abc import Callable
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -35,6 +36,7 @@ from tests.sending.helpers import (
     sending_settings,
     smtp_transport,
 )
+from tests.sending.mta import Mta
 from tests.transports.fakes import PostmarkFake
 from tests.transports.smtp_servers import Mailbox, authenticator, smtp_server
 
@@ -247,6 +249,45 @@ def test_a_cancel_from_another_session_stops_the_runner_and_skips_the_rest(db: s
     states = sorted((row.state, row.detail) for row in rows(campaign_id).values())
     assert states.count((DeliveryState.SKIPPED, CANCELLED)) == 9
     assert [s for s, _ in states].count(DeliveryState.SENT) == 3
+
+
+def test_the_next_batch_is_claimed_before_one_goes_and_is_returned_as_it_was_on_a_pause(
+    sqlite_db: str,
+) -> None:
+    audience = populated_list(active=9)
+    campaign_id = new_campaign(audience)
+    seen: list[Counter[DeliveryState]] = []
+
+    def at_the_first_dot(kind: str) -> None:
+        if kind == "dot" and not seen:
+            seen.append(Counter(row.state for row in rows(campaign_id).values()))
+
+    pause = elsewhere(
+        lambda session: pause_campaign(session, campaign_id, PAUSED_BY_STAFF, now=utcnow())
+    )
+    with Mta(on_event=at_the_first_dot) as mta:
+        result = run(
+            campaign_id,
+            mta.port,
+            sending_settings(send_batch_size=3),
+            connections=1,
+            on_progress=after_first_batch(pause),
+        )
+    # While the first batch was with the server, the second was in hand already.
+    assert seen == [{DeliveryState.SENDING: 6, DeliveryState.PENDING: 3}]
+    assert result.status is CampaignStatus.PAUSED
+    assert len(mta.accepted) == 3
+    after = rows(campaign_id).values()
+    assert Counter(row.state for row in after) == {
+        DeliveryState.SENT: 3,
+        DeliveryState.PENDING: 6,
+    }
+    # The batch in hand was never tried: no attempt, no detail, no commit mark.
+    assert {
+        (row.attempts, row.detail, row.committed_at)
+        for row in after
+        if row.state is DeliveryState.PENDING
+    } == {(0, None, None)}
 
 
 def test_a_stop_request_finishes_the_batch_and_pauses(sqlite_db: str) -> None:

@@ -117,6 +117,20 @@ def test_a_batch_is_spread_over_the_pool_and_each_message_arrives_once(content: 
     assert mailbox.quits == 4
 
 
+def test_lines_starting_with_a_dot_arrive_as_they_were(content: Content) -> None:
+    # A lone "." would end the data early; "..x" would lose a dot if not stuffed again.
+    body = b".\r\n.starts\r\n..two\r\nmid.dle\r\n\r\n.\r\n.last"
+    data = b"From: newsletter@example.org\r\nSubject: Dots\r\n\r\n" + body
+    mailbox = Mailbox()
+    with (
+        smtp_server(mailbox) as port,
+        transport_for(f"smtp://127.0.0.1:{port}", connections=1) as t,
+    ):
+        outcomes = t.send_batch(content, [make_message(1, "r1@example.net", data=data)])
+    assert [o.status for o in outcomes] == [Status.SENT]
+    assert [a.data.rstrip(b"\r\n") for a in mailbox.accepted] == [data]
+
+
 def test_421_reconnects_and_sends_the_message_once_more(content: Content) -> None:
     mailbox = Mailbox({"r2@example.net": [("rcpt", "421 4.3.2 Service shutting down")]})
     with (
