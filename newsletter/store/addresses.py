@@ -69,7 +69,9 @@ def _fast(text: str) -> str | None:
         return None
     if not DOT_ATOM_TEXT.match(local):
         return None
-    forms = _domain_forms(domain)
+    # An ASCII domain's case changes neither its validity nor its lengths, so one cache
+    # entry serves every spelling (lists often carry upper-cased copies of addresses).
+    forms = _domain_forms(domain.lower() if domain.isascii() else domain)
     if forms is None:
         return None
     normalised, longest = forms

@@ -44,6 +44,13 @@ CORPUS = [
     "a" * 243 + "@example.org",  # 255 characters: too long
     "a@" + ".".join(["b" * 63] * 4),
     "a@" + "b" * 64 + ".org",
+    # Other spellings of domains above: one cache entry serves all of an ASCII domain's.
+    "anna@EXAMPLE.LOCAL",
+    "anna@EXAMPLE",
+    "anna@LOCALHOST",
+    "ANNA@SUB.EXAMPLE.CO.UK",
+    "a@" + ".".join(["B" * 63] * 4),
+    "a" * 243 + "@EXAMPLE.ORG",
 ]
 
 
