@@ -35,7 +35,9 @@ The honest limits:
   before it has replied, loses it; an MTA such as Postfix processes what it has read.
 - HTTP APIs: every key of a request is marked right before the request is sent, so a
   request in flight at the crash counts as sent, because only the provider knows whether
-  it arrived; at most once rather than a duplicate of a whole batch.
+  it arrived; at most once rather than a duplicate of a whole batch. A request that goes
+  unanswered while the sender lives (a read timeout) is settled the same way
+  (`Status.UNCONFIRMED`: sent, noted as unconfirmed).
 - All of this holds against the death of the sending process (kill -9, OOM killer, a
   crash). The mark file lives in the page cache, and SQLite in WAL mode with
   synchronous=NORMAL (the store's setting) keeps every commit once write() returns; the

@@ -1,6 +1,7 @@
 """What an outcome means for a delivery: pure decisions, no I/O, unit-tested on their own.
 
-- `decide`: SENT → sent; REJECTED → failed with the server's reply, never retried, and a
+- `decide`: SENT → sent; UNCONFIRMED (handed over, no answer) → sent, noted as
+  unconfirmed, never sent again; REJECTED → failed with the server's reply, never retried, and a
   hard bounce if the reply says the address is bad; RETRY → pending again after an
   exponential backoff with jitter (at least the server's Retry-After), or failed once
   `max_attempts` tries are used up.
@@ -73,6 +74,9 @@ def decide(
     attempts = attempts_before + 1
     if outcome.status is Status.SENT:
         return Decision(DeliveryState.SENT, attempts, None, outcome.detail, outcome.provider_id)
+    if outcome.status is Status.UNCONFIRMED:
+        # As a send killed while its request was out is settled: at most once.
+        return Decision(DeliveryState.SENT, attempts, None, f"unconfirmed: {outcome.detail}")
     if outcome.status is Status.REJECTED:
         return Decision(
             DeliveryState.FAILED,

@@ -1,9 +1,10 @@
 """The one interface every way of delivering mail implements.
 
 A transport receives a batch of messages for one campaign and answers, for each message in
-the same order, whether the server took it (`SENT`), may take it later (`RETRY`), or refused
-it for good (`REJECTED`). It raises `TransportError` only when the whole batch could not be
-attempted and nothing in it was accepted (e.g. authentication failed, server unreachable).
+the same order, whether the server took it (`SENT`), may take it later (`RETRY`), refused
+it for good (`REJECTED`), or was handed it without answering (`UNCONFIRMED`). It raises
+`TransportError` only when the whole batch could not be attempted and nothing in it was
+accepted (e.g. authentication failed, server unreachable).
 
 Two views of each message are handed over, so each transport uses what its server speaks:
 - `OutgoingMessage.data`: the complete RFC 5322 message for that recipient (SMTP, outbox,
@@ -48,6 +49,11 @@ class Status(enum.Enum):
     SENT = "sent"
     RETRY = "retry"
     REJECTED = "rejected"
+    # Handed over, but no answer came (an HTTP read timeout): the provider may well have
+    # taken it. Counted as sent, because sending again risks a second copy, and as not
+    # accepted by the error-storm watch, so a provider that stops answering pauses the
+    # campaign instead of swallowing the list.
+    UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True)

@@ -242,10 +242,10 @@ class HttpBatchTransport(ABC):
         try:
             response = self.post(payload)
         except requests.exceptions.ReadTimeout as exc:
-            # The request went out; the provider may well have taken it. Retrying risks a
-            # duplicate, giving up risks a loss: the runner decides, with this detail.
+            # The request went out; the provider may well have taken it. Sending again
+            # would risk a second copy to every recipient of the batch.
             detail = f"{self.name}: no answer within {self.timeout:g}s; it may have been accepted"
-            return [Outcome(Status.RETRY, detail=f"{detail} ({exc})")] * len(messages)
+            return [Outcome(Status.UNCONFIRMED, detail=f"{detail} ({exc})")] * len(messages)
         except requests.exceptions.RequestException as exc:
             raise TransportError(f"{self.name}: cannot reach {self.base_url}: {exc}") from exc
         outcomes = self.parse_status(response, messages)

@@ -198,8 +198,9 @@ class SesTransport:
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
             return classify_error(str(error.get("Code", "")), str(error.get("Message", "")), status)
         except ReadTimeoutError as exc:
+            # Sent again, it could arrive twice (see Status.UNCONFIRMED).
             return Outcome(
-                Status.RETRY, detail=f"ses: no answer; it may have been accepted ({exc})"
+                Status.UNCONFIRMED, detail=f"ses: no answer; it may have been accepted ({exc})"
             )
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             return TransportError(f"ses: cannot reach the endpoint: {exc}")

@@ -123,3 +123,15 @@ def test_a_storm_is_a_run_of_unaccepted_messages_reset_by_any_success() -> None:
     )
     with pytest.raises(ValueError):
         StormWatch(0)
+
+
+def test_an_unanswered_hand_over_counts_as_sent_once_and_feeds_the_storm_watch() -> None:
+    unanswered = Outcome(Status.UNCONFIRMED, detail="postmark: no answer within 60s")
+    decision = decide(unanswered, 0, POLICY, now=NOW, jitter=0.5)
+    assert decision.state is DeliveryState.SENT
+    assert decision.not_before is None
+    assert decision.detail == "unconfirmed: postmark: no answer within 60s"
+    assert not decision.hard_bounce
+    watch = StormWatch(3)
+    assert watch.feed([unanswered, unanswered]) is None
+    assert watch.feed([unanswered]) is not None

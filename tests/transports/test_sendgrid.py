@@ -203,14 +203,17 @@ def test_sandbox_mode_is_refused(
         transport.send_batch(content, [make_message(1, "ana@example.net")])
 
 
-def test_no_answer_in_time_is_retry_that_may_have_been_sent(
+def test_no_answer_in_time_is_unconfirmed_and_not_sent_again(
     fake: SendGridFake, content: Content
 ) -> None:
     fake.script(Reply(202, delay=1.0))
     transport = SendGridTransport(KEY, base_url=fake.url, timeout=0.2)
-    outcomes = transport.send_batch(content, [make_message(1, "ana@example.net")])
-    assert outcomes[0].status is Status.RETRY
+    batch = [make_message(1, "ana@example.net"), make_message(2, "zoe@example.net")]
+    outcomes = transport.send_batch(content, batch)
+    assert [o.status for o in outcomes] == [Status.UNCONFIRMED, Status.UNCONFIRMED]
     assert "may have been accepted" in outcomes[0].detail
+    # One request: the batch was not handed over a second time.
+    assert len(fake.requests) == 1
 
 
 def test_an_unreachable_api_is_a_transient_error(content: Content) -> None:
