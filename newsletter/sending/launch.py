@@ -45,18 +45,13 @@ def sample_factory(
 ) -> MessageFactory:
     """Messages as the campaign will make them, for a sample or a test message."""
     signer = DkimSigner.from_settings(settings) if transport_name in RAW_TRANSPORTS else None
-    sender = sender_of(settings)
     source = CampaignMessages(
         campaign_id=0,
         token="test",
         list_id=list_id,
         list_name=list_name,
         issue=issue,
-        from_address=sender.from_address,
-        reply_to=sender.reply_to,
-        return_path=sender.return_path,
-        unsubscribe_mailto=sender.unsubscribe_mailto,
-        public_url=sender.public_url,
+        sender=sender_of(settings),
     )
     return MessageFactory(source, key=settings.signing_key(), signer=signer)
 

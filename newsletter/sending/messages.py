@@ -19,6 +19,7 @@ from newsletter.dkim import DkimSigner
 from newsletter.links import Links
 from newsletter.message import MessageTemplate, mailto_url, sender_domain_of
 from newsletter.personalize import Personalizer, Recipient
+from newsletter.store.campaigns import Sender
 from newsletter.transports.base import Content, OutgoingMessage
 
 CAMPAIGN_HEADER = "X-Newsletter-Campaign"
@@ -66,11 +67,7 @@ class CampaignMessages:
     list_id: int
     list_name: str
     issue: Issue
-    from_address: str
-    reply_to: str | None
-    return_path: str
-    unsubscribe_mailto: str | None
-    public_url: str
+    sender: Sender
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,8 @@ class MessageFactory:
         self, source: CampaignMessages, *, key: bytes, signer: DkimSigner | None = None
     ) -> None:
         self.source = source
-        self.domain = sender_domain_of(source.from_address)
+        sender = source.sender
+        self.domain = sender_domain_of(sender.from_address)
         self.signer = signer
         list_header = list_id_header(source.list_name, source.list_id, self.domain)
         shared = {
@@ -99,21 +97,21 @@ class MessageFactory:
         }
         self.template = MessageTemplate.build(
             source.issue,
-            from_address=source.from_address,
-            reply_to=source.reply_to,
+            from_address=sender.from_address,
+            reply_to=sender.reply_to,
             list_id=list_header,
-            unsubscribe_mailto=source.unsubscribe_mailto,
+            unsubscribe_mailto=sender.unsubscribe_mailto,
             extra_headers={CAMPAIGN_HEADER: str(source.campaign_id)},
             sender_domain=self.domain,
         )
-        self.personalizer = Personalizer(self.template, key=key, links=Links(source.public_url))
-        self.mailto = mailto_url(source.unsubscribe_mailto) if source.unsubscribe_mailto else None
+        self.personalizer = Personalizer(self.template, key=key, links=Links(sender.public_url))
+        self.mailto = mailto_url(sender.unsubscribe_mailto) if sender.unsubscribe_mailto else None
         self.content = Content(
             subject=source.issue.subject,
             html=source.issue.html,
             text=source.issue.text,
-            from_address=source.from_address,
-            reply_to=source.reply_to,
+            from_address=sender.from_address,
+            reply_to=sender.reply_to,
             headers=shared,
         )
 
@@ -144,7 +142,7 @@ class MessageFactory:
         return OutgoingMessage(
             key=addressee.key,
             recipient=addressee.email,
-            sender=source.return_path,
+            sender=source.sender.return_path,
             data=data,
             fields=fields,
             headers={"Message-ID": mid, "List-Unsubscribe": unsubscribe},

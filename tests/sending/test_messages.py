@@ -19,6 +19,7 @@ from newsletter.sending.messages import (
     list_id_header,
     list_label,
 )
+from newsletter.store.campaigns import Sender
 from tests.sending.helpers import FROM, small_issue
 
 KEY = b"test-secret-key-0123456789"
@@ -31,11 +32,13 @@ def source(**changes: object) -> CampaignMessages:
         "list_id": 7,
         "list_name": "Institute members",
         "issue": small_issue(),
-        "from_address": FROM,
-        "reply_to": "office@example.org",
-        "return_path": "bounces@example.org",
-        "unsubscribe_mailto": "unsubscribe@example.org",
-        "public_url": "https://news.example.org",
+        "sender": Sender(
+            from_address=FROM,
+            reply_to="office@example.org",
+            return_path="bounces@example.org",
+            unsubscribe_mailto="unsubscribe@example.org",
+            public_url="https://news.example.org",
+        ),
     }
     values.update(changes)
     return CampaignMessages(**values)  # type: ignore[arg-type]
