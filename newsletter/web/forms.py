@@ -51,17 +51,29 @@ async def read_form(request: Request) -> Form:
     return Form(values)
 
 
-async def _urlencoded(request: Request) -> Form:
-    # parse_qsl rather than the multipart package's streaming parser: these bodies are
-    # tiny, and the one-click unsubscribe, the busiest route, posts one.
+async def limited_body(request: Request, limit: int) -> bytes | None:
+    """The whole body, or None once it is (or says it will be) more than `limit` bytes:
+    reading stops there, so a huge body costs no memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_PART_SIZE:
-            raise BadForm("the form is too large")
+        if size > limit:
+            return None
         chunks.append(chunk)
-    text = b"".join(chunks).decode("utf-8", "replace")
+    return b"".join(chunks)
+
+
+async def _urlencoded(request: Request) -> Form:
+    # parse_qsl rather than the multipart package's streaming parser: these bodies are
+    # tiny, and the one-click unsubscribe, the busiest route, posts one.
+    body = await limited_body(request, MAX_PART_SIZE)
+    if body is None:
+        raise BadForm("the form is too large")
+    text = body.decode("utf-8", "replace")
     try:
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except ValueError as exc:

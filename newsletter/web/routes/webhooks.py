@@ -30,6 +30,7 @@ from newsletter.store.bounces import apply_reports
 from newsletter.store.types import utcnow
 from newsletter.web.context import WebContext, client_ip, get_context
 from newsletter.web.db import writing
+from newsletter.web.forms import limited_body
 from newsletter.webhooks import mailgun, postmark, sendgrid, sns
 from newsletter.webhooks.config import WebhookConfig
 from newsletter.webhooks.reports import Rejected, Report
@@ -161,14 +162,7 @@ def _ses(config: WebhookConfig, body: bytes) -> list[Report] | str:
 
 
 async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    body = await limited_body(request, MAX_BODY)
+    if body is None:
         raise TooLarge("the body is too large")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise TooLarge("the body is too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return body
