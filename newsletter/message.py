@@ -19,7 +19,7 @@ import html
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -150,6 +150,20 @@ def _mailbox(name: str, address: str) -> str:
     if len(name) <= _ASCII_NAME_LIMIT and not _NEEDS_WORDS.search(name):
         return email.utils.formataddr((name, address))
     return f"{_encoded_words(name)} <{address}>"
+
+
+def add_inline_assets(part: MIMEPart, assets: Sequence[Asset]) -> None:
+    """Attach images to `part` as inline parts the HTML refers to by `cid:`."""
+    for asset in assets:
+        maintype, _, subtype = asset.content_type.partition("/")
+        part.add_related(
+            asset.data,
+            maintype,
+            subtype,
+            cid=f"<{asset.cid}>",
+            disposition="inline",
+            filename=asset.filename,
+        )
 
 
 def mailto_url(unsubscribe_mailto: str) -> str:
@@ -440,16 +454,7 @@ def build_reference_message(
         related = MIMEPart(policy=_POLICY)
         related.make_related()
         related.attach(content)
-        for asset in issue.assets:
-            maintype, _, subtype = asset.content_type.partition("/")
-            related.add_related(
-                asset.data,
-                maintype,
-                subtype,
-                cid=f"<{asset.cid}>",
-                disposition="inline",
-                filename=asset.filename,
-            )
+        add_inline_assets(related, issue.assets)
         content = related
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = str(content["Content-Type"])

@@ -17,7 +17,12 @@ from email.message import EmailMessage
 
 from newsletter.compose.issue import Asset
 from newsletter.errors import NewsletterError
-from newsletter.message import format_date, new_message_id, sender_domain_of
+from newsletter.message import (
+    add_inline_assets,
+    format_date,
+    new_message_id,
+    sender_domain_of,
+)
 from newsletter.settings import Settings
 from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
 from newsletter.transports.registry import make_transport
@@ -53,16 +58,7 @@ def build(settings: Settings, mail: Mail) -> bytes:
     if mail.inline:
         html_part = message.get_body(preferencelist=("html",))
         assert isinstance(html_part, EmailMessage)
-        for asset in mail.inline:
-            maintype, _, subtype = asset.content_type.partition("/")
-            html_part.add_related(
-                asset.data,
-                maintype,
-                subtype,
-                cid=f"<{asset.cid}>",
-                disposition="inline",
-                filename=asset.filename,
-            )
+        add_inline_assets(html_part, mail.inline)
     return message.as_bytes(policy=policy.SMTP)
 
 
