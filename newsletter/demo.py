@@ -220,13 +220,12 @@ def ensure_list(name: str) -> bool:
 def eligible_count(name: str) -> int:
     """Who a campaign to the list would reach now (active and not suppressed)."""
     from newsletter.store import session_scope
-    from newsletter.store.lists import get_list, list_summaries
+    from newsletter.store.lists import get_list, list_summary
 
     with session_scope() as session:
-        list_id = get_list(session, name).id
-        return next(
-            summary.eligible for summary in list_summaries(session) if summary.id == list_id
-        )
+        summary = list_summary(session, get_list(session, name).id)
+        assert summary is not None  # get_list raised if there were no such list
+        return summary.eligible
 
 
 def issue_slug(record: Path) -> str:

@@ -122,11 +122,12 @@ def _prepare(
 
 def _list_summary(list_name: str) -> ListSummary:
     from newsletter.store import session_scope
-    from newsletter.store.lists import get_list, list_summaries
+    from newsletter.store.lists import get_list, list_summary
 
     with session_scope() as session:
-        found = get_list(session, list_name)
-        return next(summary for summary in list_summaries(session) if summary.id == found.id)
+        summary = list_summary(session, get_list(session, list_name).id)
+        assert summary is not None  # get_list raised if there were no such list
+        return summary
 
 
 def _transport(settings: Settings, name: str | None) -> Transport:

@@ -52,24 +52,36 @@ def get_list(session: Session, name: str) -> MailingList:
     return found
 
 
+def list_summary(session: Session, list_id: int) -> ListSummary | None:
+    """One list's summary, counting only its own members; None if there is no such list."""
+    found = _summaries(session, list_id)
+    return found[0] if found else None
+
+
 def list_summaries(session: Session) -> list[ListSummary]:
+    return _summaries(session, None)
+
+
+def _summaries(session: Session, only: int | None) -> list[ListSummary]:
     counts: dict[int, dict[MembershipStatus, int]] = {}
-    rows = session.execute(
-        select(Membership.list_id, Membership.status, func.count()).group_by(
-            Membership.list_id, Membership.status
-        )
+    by_status = select(Membership.list_id, Membership.status, func.count()).group_by(
+        Membership.list_id, Membership.status
     )
-    for list_id, status, count in rows:
-        counts.setdefault(list_id, {})[status] = count
     suppressed = exists().where(Suppression.email_key == Subscriber.email_key)
-    eligible = dict(
-        session.execute(
-            select(Membership.list_id, func.count())
-            .join(Subscriber, Subscriber.id == Membership.subscriber_id)
-            .where(Membership.status == MembershipStatus.ACTIVE, ~suppressed)
-            .group_by(Membership.list_id)
-        ).all()
+    active = (
+        select(Membership.list_id, func.count())
+        .join(Subscriber, Subscriber.id == Membership.subscriber_id)
+        .where(Membership.status == MembershipStatus.ACTIVE, ~suppressed)
+        .group_by(Membership.list_id)
     )
+    lists = select(MailingList).order_by(MailingList.name)
+    if only is not None:
+        by_status = by_status.where(Membership.list_id == only)
+        active = active.where(Membership.list_id == only)
+        lists = lists.where(MailingList.id == only)
+    for list_id, status, count in session.execute(by_status):
+        counts.setdefault(list_id, {})[status] = count
+    eligible = dict(session.execute(active).all())
     return [
         ListSummary(
             id=item.id,
@@ -78,5 +90,5 @@ def list_summaries(session: Session) -> list[ListSummary]:
             counts={status: counts.get(item.id, {}).get(status, 0) for status in MembershipStatus},
             eligible=eligible.get(item.id, 0),
         )
-        for item in session.scalars(select(MailingList).order_by(MailingList.name))
+        for item in session.scalars(lists)
     ]

@@ -4,7 +4,7 @@ import pytest
 
 from newsletter.store import session_scope
 from newsletter.store.errors import DuplicateListError, StoreError, UnknownListError
-from newsletter.store.lists import create_list, get_list, list_summaries
+from newsletter.store.lists import create_list, get_list, list_summaries, list_summary
 from newsletter.store.models import MembershipStatus, SuppressionReason
 from newsletter.store.subscriptions import subscribe, suppress, unsubscribe
 from tests.store.helpers import new_list
@@ -48,3 +48,8 @@ def test_summaries_count_each_status_and_who_is_eligible(db: str) -> None:
     assert summaries["press"].counts[MembershipStatus.ACTIVE] == 1
     assert summaries["empty"].eligible == 0
     assert sum(summaries["empty"].counts.values()) == 0
+    # One list's summary, read on its own, is the same as in the list of all.
+    with session_scope() as session:
+        for summary in summaries.values():
+            assert list_summary(session, summary.id) == summary
+        assert list_summary(session, 999_999) is None

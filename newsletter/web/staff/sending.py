@@ -31,7 +31,7 @@ from newsletter.store.campaigns import (
     UnknownCampaignError,
     get_campaign,
 )
-from newsletter.store.lists import ListSummary, list_summaries
+from newsletter.store.lists import ListSummary, list_summaries, list_summary
 from newsletter.store.types import utcnow
 from newsletter.transports import make_transport
 from newsletter.transports.base import Status
@@ -133,7 +133,7 @@ def _transport_name(settings: Settings) -> str:
 
 def _summary(ctx: WebContext, list_id: int) -> ListSummary:
     with reading(ctx) as session:
-        found = next((s for s in list_summaries(session) if s.id == list_id), None)
+        found = list_summary(session, list_id)
     if found is None:
         raise HTTPException(404, "There is no such list.")
     return found
