@@ -12,10 +12,6 @@ MAX_FIELDS = 100
 MAX_PART_SIZE = 64 * 1024
 
 
-class BadForm(Exception):
-    """The body is not a form we can read (wrong type, malformed, too big, a file)."""
-
-
 @dataclass(frozen=True)
 class Form:
     values: dict[str, list[str]]
@@ -32,21 +28,26 @@ URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 
 
+# What a body we cannot read (another type, malformed, too big, a file) reads as: no
+# fields, so each route answers as it does for a form without the fields it needs.
+EMPTY = Form({})
+
+
 async def read_form(request: Request) -> Form:
-    """The posted fields; an empty form for a body of another type, BadForm if unreadable."""
+    """The posted fields; no fields for a body that is not a form we can read."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == URLENCODED:
         return await _urlencoded(request)
     if content_type != MULTIPART:
-        return Form({})
+        return EMPTY
     try:
         parsed = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_PART_SIZE)
-    except Exception as exc:  # starlette and python-multipart raise several kinds
-        raise BadForm(str(exc)) from exc
+    except Exception:  # starlette and python-multipart raise several kinds
+        return EMPTY
     values: dict[str, list[str]] = {}
     for name, value in parsed.multi_items():
         if isinstance(value, UploadFile):
-            raise BadForm("file uploads are not accepted")
+            return EMPTY
         values.setdefault(name, []).append(value)
     return Form(values)
 
@@ -72,12 +73,12 @@ async def _urlencoded(request: Request) -> Form:
     # tiny, and the one-click unsubscribe, the busiest route, posts one.
     body = await limited_body(request, MAX_PART_SIZE)
     if body is None:
-        raise BadForm("the form is too large")
+        return EMPTY
     text = body.decode("utf-8", "replace")
     try:
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
-    except ValueError as exc:
-        raise BadForm(str(exc)) from exc
+    except ValueError:
+        return EMPTY
     values: dict[str, list[str]] = {}
     for name, value in pairs:
         values.setdefault(name, []).append(value)

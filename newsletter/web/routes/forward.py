@@ -28,7 +28,7 @@ from newsletter.web import issues
 from newsletter.web.access import current, list_of, verified
 from newsletter.web.context import WebContext, client_ip, get_context
 from newsletter.web.db import reading, writing
-from newsletter.web.forms import BadForm, Form, read_form
+from newsletter.web.forms import Form, read_form
 from newsletter.web.forwarding import MAX_NOTE, clean_note, forward_mail
 from newsletter.web.mail import send
 from newsletter.web.pages import BadLink, error_page, render
@@ -59,10 +59,7 @@ def forward_page(token: str, ctx: WebContext = Depends(get_context)) -> HTMLResp
 async def forward_post(request: Request, token: str) -> Response:
     ctx = get_context(request)
     parsed = verified(ctx, token, "f")
-    try:
-        form = await read_form(request)
-    except BadForm:
-        form = Form({})
+    form = await read_form(request)
     return await run_in_threadpool(_forward, ctx, parsed, token, form, client_ip(request))
 
 

@@ -30,7 +30,7 @@ from newsletter.web.access import current, fresh_token, list_of, suppression_rea
 from newsletter.web.confirmation import confirmation_mail
 from newsletter.web.context import WebContext, client_ip, get_context
 from newsletter.web.db import reading, writing
-from newsletter.web.forms import BadForm, Form, read_form
+from newsletter.web.forms import Form, read_form
 from newsletter.web.mail import send
 from newsletter.web.pages import error_page, render
 
@@ -51,10 +51,7 @@ def subscribe_page(list_name: str, ctx: WebContext = Depends(get_context)) -> HT
 @router.post("/subscribe/{list_name}")
 async def subscribe_post(request: Request, list_name: str) -> Response:
     ctx = get_context(request)
-    try:
-        form = await read_form(request)
-    except BadForm:
-        form = Form({})
+    form = await read_form(request)
     return await run_in_threadpool(_subscribe, ctx, list_name, form, client_ip(request))
 
 

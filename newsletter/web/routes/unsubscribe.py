@@ -36,7 +36,7 @@ from newsletter.tokens import Token
 from newsletter.web.access import current, fresh_token, list_of, suppression_reason, verified
 from newsletter.web.context import WebContext, client_ip, get_context
 from newsletter.web.db import reading, writing, writing_core
-from newsletter.web.forms import BadForm, Form, read_form
+from newsletter.web.forms import Form, read_form
 from newsletter.web.pages import PRIVATE_HEADERS, BadLink, render
 
 router = APIRouter()
@@ -62,10 +62,7 @@ def unsubscribe_page(
 async def unsubscribe_post(request: Request, token: str) -> Response:
     ctx = get_context(request)
     parsed = verified(ctx, token, "u")
-    try:
-        form = await read_form(request)
-    except BadForm:
-        form = Form({})
+    form = await read_form(request)
     ip = client_ip(request)
     if form.get(ONE_CLICK_FIELD) == ONE_CLICK_VALUE:
         await run_in_threadpool(_one_click, ctx, parsed, ip)
@@ -186,10 +183,7 @@ def preferences_page(token: str, ctx: WebContext = Depends(get_context)) -> HTML
 async def preferences_post(request: Request, token: str) -> Response:
     ctx = get_context(request)
     parsed = verified(ctx, token, "p")
-    try:
-        form = await read_form(request)
-    except BadForm:
-        form = Form({})
+    form = await read_form(request)
     return await run_in_threadpool(_save_preferences, ctx, parsed, form, client_ip(request))
 
 
