@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from pathlib import Path
 
 from newsletter.compose.issue import Asset
@@ -20,6 +23,9 @@ EXTENSIONS: dict[str, str] = {
 }
 
 _SVG_ROOT = re.compile(r"<svg[\s>]")
+
+# NEWSLETTER_MAX_PHOTO_BYTES's default; also the bound for the brand's logo.
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
 class AssetError(NewsletterError):
@@ -43,19 +49,86 @@ def sniff_image_type(data: bytes) -> str | None:
     return None
 
 
-def read_asset(path: Path, filename: str) -> Asset:
+class NotRegularFile(OSError):
+    """The path is a device, fifo or socket: reading it could block or never end."""
+
+
+def read_regular_file(path: Path, limit: int, *, follow_symlinks: bool = True) -> bytes:
+    """At most `limit + 1` bytes of the regular file at `path`, so a caller can tell that
+    it is larger than `limit` without reading it all.
+
+    Raises FileNotFoundError, IsADirectoryError, NotRegularFile or another OSError.
+    """
+    # Checked before opening (opening some devices does something) and again on the open
+    # file, in case the path was swapped in between.
+    _regular(os.stat(path, follow_symlinks=follow_symlinks).st_mode, path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    with open(os.open(path, flags), "rb") as handle:
+        _regular(os.fstat(handle.fileno()).st_mode, path)
+        return handle.read(limit + 1)
+
+
+def _regular(mode: int, path: Path) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if stat.S_ISLNK(mode):  # only when not following: swapped in, or a loop
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
+
+
+def read_asset(path: Path, filename: str, *, max_bytes: int = MAX_IMAGE_BYTES) -> Asset:
     """Read an image file into an Asset named `filename`, typed by its content."""
+    return _read(path, path, filename, max_bytes, follow_symlinks=True)
+
+
+def read_photo(folder: Path, photo: str, filename: str, *, max_bytes: int) -> Asset:
+    """Read `photo`, a path relative to `folder`, which it must not leave (symlinks
+    resolved). Errors name the photo as `folder / photo`.
+
+    Whether a path outside the folder exists is never told: it is refused before it is
+    looked at, with the same message either way.
+    """
+    shown = folder / photo
+    base = Path(os.path.realpath(folder))
+    # realpath, not Path.resolve: resolve raises on a symlink loop, which would tell.
+    target = Path(os.path.realpath(base / photo))
+    if not target.is_relative_to(base):
+        raise AssetError(
+            f"{shown} is outside the record's folder; a photo must be a file in that folder "
+            "or an https:// URL"
+        )
+    return _read(target, shown, filename, max_bytes, follow_symlinks=False)
+
+
+def _read(
+    path: Path, shown: Path, filename: str, max_bytes: int, *, follow_symlinks: bool
+) -> Asset:
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, max_bytes, follow_symlinks=follow_symlinks)
     except IsADirectoryError:
-        raise AssetError(f"{path} is a folder, not an image file") from None
+        raise AssetError(f"{shown} is a folder, not an image file") from None
     except FileNotFoundError:
-        raise AssetError(f"{path} does not exist") from None
+        raise AssetError(f"{shown} does not exist") from None
+    except NotRegularFile:
+        raise AssetError(f"{shown} is not a regular file (a device, fifo or socket)") from None
     except OSError as exc:
-        raise AssetError(f"{path} cannot be read: {(exc.strerror or str(exc)).lower()}") from None
+        raise AssetError(f"{shown} cannot be read: {(exc.strerror or str(exc)).lower()}") from None
+    if len(data) > max_bytes:
+        raise AssetError(f"{shown} is larger than the limit of {_size(max_bytes)}")
     if not data:
-        raise AssetError(f"{path} is empty")
+        raise AssetError(f"{shown} is empty")
     content_type = sniff_image_type(data)
     if content_type is None:
-        raise AssetError(f"{path} is not a {SUPPORTED} image")
+        raise AssetError(f"{shown} is not a {SUPPORTED} image")
     return Asset(filename=filename, content_type=content_type, data=data)
+
+
+def _size(count: int) -> str:
+    if count % (1024 * 1024) == 0:
+        return f"{count // (1024 * 1024)} MB"
+    if count % 1024 == 0:
+        return f"{count // 1024} KB"
+    return f"{count:,} bytes"

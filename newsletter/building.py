@@ -34,10 +34,11 @@ def compose_file(
     from newsletter.record import load_record
 
     issue = compose_issue(
-        load_record(path),
+        load_record(path, max_photo_bytes=settings.max_photo_bytes),
         brand=settings.brand,
         public_url=settings.public_url,
         images=images or settings.images,
         logo=read_logo(settings),
+        templates_dir=settings.templates_dir,
     )
     return issue, check_issue(issue)

@@ -12,7 +12,6 @@ values and joins byte strings. See `newsletter.personalize` for the whole sequen
 
 from __future__ import annotations
 
-import base64
 import binascii
 import email.utils
 import html
@@ -27,8 +26,17 @@ from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 
 from newsletter.compose.issue import Asset, Issue
-from newsletter.errors import NewsletterError
-from newsletter.personalize import Substituter, clean_value, personalize_html, personalize_text
+from newsletter.headers import (
+    MessageError,
+    address_header,
+    ascii_address,
+    clean_text,
+    fold,
+    mailbox,
+    structured,
+)
+from newsletter.headers import list_id as list_id_value
+from newsletter.personalize import Substituter, personalize_html, personalize_text
 
 _POLICY = policy.SMTP
 _CRLF = b"\r\n"
@@ -36,24 +44,12 @@ _SOFT_BREAK = b"=\n"
 # A quoted-printable line may hold 76 characters, the soft-break "=" included.
 _QP_LINE = 76
 _MAX_LINE = 998
-# Bytes of UTF-8 per RFC 2047 encoded word: 60 base64 characters keep "To: " + word <= 76.
-_WORD_BYTES = 45
-# Characters that may not appear unquoted in an address we write into a header.
-_BAD_ADDRESS = re.compile(r'[\x00-\x20\x7f<>()\[\],;:\\"]')
 # Characters that may not appear in a URL or message id inside <...> in a header.
 _BAD_BRACKETED = re.compile(r'[\x00-\x20\x7f<>"\\]')
 # Printable ASCII but "=", no trailing space, short enough for one line: QP leaves it as is.
 _QP_PLAIN = re.compile(rb"[ -<>-~]{0,74}[!-<>-~]")
-# A display name that goes out as is: atoms separated by single spaces.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/^_`{|}~-]+)*")
-_HEADER_NAME = re.compile(r"^[!-9;-~]+$")
-# Names that go out as RFC 2047 words even when ASCII: a literal "=?" would be decoded.
-_NEEDS_WORDS = re.compile(r"=\?|[^\x00-\x7f]")
-_ASCII_NAME_LIMIT = 200
 
-
-class MessageError(NewsletterError):
-    """A message cannot be built: a bad address, a header value or a missing field."""
+__all__ = ["MessageError", "MessageTemplate", "build_reference_message"]
 
 
 @dataclass(frozen=True)
@@ -99,59 +95,6 @@ def _normalise_body(source: str) -> str:
     return source if source.endswith("\n") else source + "\n"
 
 
-def _fold(name: str, value: str) -> bytes:
-    if "\r" in value or "\n" in value:
-        raise MessageError(f"{name} header must be a single line")
-    try:
-        folded = str(_POLICY.header_factory(name, value).fold(policy=_POLICY))
-    except (ValueError, TypeError, IndexError) as exc:
-        raise MessageError(f"{name} header {value!r} is invalid: {exc}") from exc
-    return folded.encode("ascii")
-
-
-def _address(text: str, what: str) -> str:
-    """A bare address as it may appear in a header: ASCII, IDNA domain, nothing to quote."""
-    if not text or _BAD_ADDRESS.search(text) or text.count("@") != 1:
-        raise MessageError(f"{what} {text!r} is not a plain email address")
-    if text.isascii():
-        return text
-    local, domain = text.split("@")
-    if not local.isascii():
-        raise MessageError(f"{what} {text!r} has a non-ASCII local part (SMTPUTF8 not supported)")
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError as exc:
-        raise MessageError(f"{what} {text!r} has an invalid domain") from exc
-
-
-def _encoded_words(text: str) -> str:
-    """`text` as RFC 2047 base64 words of at most 76 columns, folded between words."""
-    words: list[str] = []
-    chunk: list[bytes] = []
-    size = 0
-    for char in text:
-        data = char.encode()
-        if size + len(data) > _WORD_BYTES:
-            words.append(base64.b64encode(b"".join(chunk)).decode("ascii"))
-            chunk, size = [], 0
-        chunk.append(data)
-        size += len(data)
-    words.append(base64.b64encode(b"".join(chunk)).decode("ascii"))
-    return "\r\n ".join(f"=?utf-8?b?{word}?=" for word in words)
-
-
-def _mailbox(name: str, address: str) -> str:
-    """`Name <address>` for a header, correctly quoted or encoded; cheap for common names."""
-    name = clean_value(name)
-    if not name:
-        return address
-    if len(name) <= _ASCII_NAME_LIMIT and _PLAIN_NAME.fullmatch(name):
-        return f"{name} <{address}>"
-    if len(name) <= _ASCII_NAME_LIMIT and not _NEEDS_WORDS.search(name):
-        return email.utils.formataddr((name, address))
-    return f"{_encoded_words(name)} <{address}>"
-
-
 def add_inline_assets(part: MIMEPart, assets: Sequence[Asset]) -> None:
     """Attach images to `part` as inline parts the HTML refers to by `cid:`."""
     for asset in assets:
@@ -172,7 +115,7 @@ def mailto_url(unsubscribe_mailto: str) -> str:
         if _BAD_BRACKETED.search(unsubscribe_mailto):
             raise MessageError(f"unsubscribe mailto {unsubscribe_mailto!r} is not a valid URL")
         return unsubscribe_mailto
-    return f"mailto:{_address(unsubscribe_mailto, 'unsubscribe mailto')}?subject=unsubscribe"
+    return f"mailto:{ascii_address(unsubscribe_mailto, 'unsubscribe mailto')}?subject=unsubscribe"
 
 
 def sender_domain_of(from_address: str) -> str:
@@ -184,7 +127,7 @@ def sender_domain_of(from_address: str) -> str:
 
 def default_list_id(name: str, sender_domain: str) -> str:
     """A List-Id (RFC 2919) for mail that belongs to no particular list."""
-    return f"{name} <newsletter.{sender_domain}>"
+    return list_id_value(name, f"newsletter.{sender_domain}")
 
 
 def new_message_id(sender_domain: str) -> str:
@@ -295,22 +238,20 @@ class MessageTemplate:
         sender_domain: str | None = None,
     ) -> MessageTemplate:
         domain = sender_domain or sender_domain_of(from_address)
-        headers = [_fold("From", from_address)]
+        headers = [address_header("From", from_address)]
         if reply_to:
-            headers.append(_fold("Reply-To", reply_to))
+            headers.append(address_header("Reply-To", reply_to))
         subject = Substituter(issue.subject)
-        subject_header = _fold("Subject", issue.subject) if subject.is_constant else None
+        subject_header = fold("Subject", issue.subject) if subject.is_constant else None
         if subject_header is not None:
             headers.append(subject_header)
         headers += [
             b"MIME-Version: 1.0\r\n",
-            _fold("List-Id", list_id),
+            structured("List-Id", list_id),
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
         ]
         for name, value in (extra_headers or {}).items():
-            if not _HEADER_NAME.match(name):
-                raise MessageError(f"header name {name!r} is invalid")
-            headers.append(_fold(name, value))
+            headers.append(fold(name, value))
 
         alternative = _boundary()
         pieces: list[bytes | _Slot] = []
@@ -372,7 +313,7 @@ class MessageTemplate:
         encoded: list[bytes] = []
         try:
             for slot in self.distinct:
-                value = clean_value(recipient_fields[slot.field])
+                value = clean_text(recipient_fields[slot.field])
                 if slot.html:
                     value = html.escape(value, quote=True)
                 encoded.append(_qp_value(value.encode()))
@@ -388,22 +329,24 @@ class MessageTemplate:
         head = (
             f"Date: {format_date(date)}\r\n"
             f"Message-ID: {message_id}\r\n"
-            f"To: {_mailbox(to_name, _address(to, 'recipient address'))}\r\n"
+            f"To: {mailbox(to_name, ascii_address(to, 'recipient address'))}\r\n"
             f"List-Unsubscribe: {unsubscribe}\r\n"
         ).encode("ascii")
         if any(len(line) > _MAX_LINE for line in head.split(_CRLF)):
             raise MessageError("a recipient header is longer than 998 octets")
         subject = b""
         if self.subject_header is None:
+            # Only the fields the subject uses are cleaned, once each.
             try:
-                subject = _fold("Subject", self.subject.fill(_clean_all(recipient_fields)))
+                values = {name: clean_text(recipient_fields[name]) for name in self.subject.names}
             except KeyError as exc:
                 raise MessageError(f"recipient fields lack {exc.args[0]!r}") from None
+            subject = fold("Subject", self.subject.fill(values))
         return b"".join((head, subject, self.shared_headers, *out))
 
 
 def _clean_all(fields: Mapping[str, str]) -> dict[str, str]:
-    return {name: clean_value(value) for name, value in fields.items()}
+    return {name: clean_text(value) for name, value in fields.items()}
 
 
 def build_reference_message(
@@ -421,7 +364,10 @@ def build_reference_message(
     date: datetime | None = None,
     sender_domain: str | None = None,
 ) -> EmailMessage:
-    """The same message as `MessageTemplate.render`, built slowly with `EmailMessage`."""
+    """The same message as `MessageTemplate.render`, built slowly with `EmailMessage`.
+
+    For comparison only, never sent: the stdlib writes its headers (see newsletter.headers
+    for why sent mail does not let it), so its values are cleaned first."""
     domain = sender_domain or sender_domain_of(from_address)
     fields = _clean_all(recipient_fields)
     msg = EmailMessage(policy=_POLICY)
@@ -430,7 +376,7 @@ def build_reference_message(
     msg["From"] = from_address
     if reply_to:
         msg["Reply-To"] = reply_to
-    msg["To"] = Address(display_name=clean_value(to_name), addr_spec=_address(to, "recipient"))
+    msg["To"] = Address(display_name=clean_text(to_name), addr_spec=ascii_address(to, "recipient"))
     msg["Subject"] = Substituter(issue.subject).fill(fields)
     msg["List-Id"] = list_id
     unsubscribe = f"<{_unsubscribe_url(recipient_fields)}>"

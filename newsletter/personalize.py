@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from newsletter import tokens
 from newsletter.compose.issue import PERSONAL_FIELDS, placeholder
+from newsletter.headers import clean_text
 from newsletter.links import Links
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
 _FIELD_BY_PLACEHOLDER = {placeholder(name): name for name in PERSONAL_FIELDS}
 # A capturing group makes re.split keep the placeholders between the literal parts.
 _PLACEHOLDERS = re.compile("(" + "|".join(map(re.escape, _FIELD_BY_PLACEHOLDER)) + ")")
-# Control characters break headers (CR/LF would inject one) and have no place in a name.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,10 @@ class Recipient:
 
 
 def clean_value(value: str) -> str:
-    """`value` with every run of control characters (CR, LF, tab, ...) turned into a space."""
-    return _CONTROL.sub(" ", value).strip() if _CONTROL.search(value) else value
+    """`value` on one line as a reader sees it (`newsletter.headers.clean_text`): encoded
+    words decoded, every run of control characters (CR, LF, tab, ...) a space. Once per
+    recipient field here, so the headers and the body show the same text."""
+    return clean_text(value)
 
 
 def personal_fields(recipient: Recipient, *, key: bytes, links: Links) -> dict[str, str]:

@@ -28,7 +28,13 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from newsletter.assets import EXTENSIONS, AssetError, read_asset
+from newsletter.assets import (
+    EXTENSIONS,
+    MAX_IMAGE_BYTES,
+    AssetError,
+    read_photo,
+    read_regular_file,
+)
 from newsletter.compose.issue import Asset
 from newsletter.errors import RecordError
 
@@ -40,6 +46,21 @@ _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+# Bounds on what a record may make the loader do. A record is a few KB with a few hundred
+# values; YAML aliases can make a few hundred bytes stand for billions of values ("billion
+# laughs"), so values are counted as aliases expand them, and refused past the limit.
+MAX_RECORD_BYTES = 1024 * 1024
+MAX_ALIASES = 50
+MAX_DEPTH = 32
+MAX_VALUES = 10_000
+# Characters of text once aliases are expanded: one long string repeated by aliases.
+MAX_TEXT = MAX_RECORD_BYTES
+
+# Where a header's line would end: a title or subject carrying one would split the
+# Subject header (or be refused when the message is written, without saying where).
+_LINE_BREAK = re.compile("[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
 def _date(value: object) -> object:
@@ -63,8 +84,19 @@ def _web_url(value: str) -> str:
     return value
 
 
+def _one_line(value: str) -> str:
+    if _LINE_BREAK.search(value):
+        raise ValueError("must be a single line: it becomes part of the email's Subject header")
+    control = _CONTROL.search(value)
+    if control:
+        raise ValueError(f"must not contain the control character U+{ord(control.group()):04X}")
+    return value
+
+
 Date = Annotated[dt.date, BeforeValidator(_date)]
 WebUrl = Annotated[str, AfterValidator(_web_url)]
+# Text that ends up in a mail header.
+HeaderText = Annotated[str, AfterValidator(_one_line)]
 
 
 class _Strict(BaseModel):
@@ -99,8 +131,8 @@ class Speaker(_Strict):
 
 
 class Record(_Strict):
-    title: str = Field(min_length=1)
-    kind: str = "Seminar"
+    title: HeaderText = Field(min_length=1)
+    kind: HeaderText = "Seminar"
     date: Date
     organiser: str = Field(min_length=1)
     partners: list[str] = []
@@ -113,7 +145,7 @@ class Record(_Strict):
     social: dict[str, WebUrl] = {}
     footer: str | None = None
     # Optional overrides; sensible values are derived when absent.
-    subject: str | None = None
+    subject: HeaderText | None = None
     preheader: str | None = None
     slug: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$")
 
@@ -184,10 +216,11 @@ class _Problems:
         return RecordError([text for _, text in sorted(self._items, key=lambda item: item[0])])
 
 
-def load_record(path: Path) -> LoadedRecord:
+def load_record(path: Path, *, max_photo_bytes: int = MAX_IMAGE_BYTES) -> LoadedRecord:
     """Read, validate and gather the photos of the record at `path`.
 
-    Raises RecordError listing every problem found, not just the first.
+    Raises RecordError listing every problem found, not just the first. Photos must be
+    files in the record's folder of at most `max_photo_bytes` each.
     """
     problems = _Problems(str(path))
     fmt = FORMATS.get(path.suffix.lower())
@@ -218,7 +251,7 @@ def load_record(path: Path) -> LoadedRecord:
             loc = tuple(err["loc"])
             problems.add(_line_for(loc, lines, err["type"] == "missing"), loc, _message(err, fmt))
 
-    photos = _read_photos(data, path, lines, problems)
+    photos = _read_photos(data, path, lines, problems, max_photo_bytes)
     if problems or record is None:
         raise problems.error()
     return LoadedRecord(record=record, source=path.resolve(), photos=photos)
@@ -226,10 +259,16 @@ def load_record(path: Path) -> LoadedRecord:
 
 def _read_text(path: Path, problems: _Problems) -> str:
     try:
-        raw = path.read_bytes()
+        # Bounded, and only a regular file: a fifo or device would never end.
+        raw = read_regular_file(path, MAX_RECORD_BYTES)
     except OSError as exc:
         problems.add(None, (), f"cannot read the record: {(exc.strerror or str(exc)).lower()}")
         raise problems.error() from None
+    if len(raw) > MAX_RECORD_BYTES:
+        problems.add(
+            None, (), f"the record is larger than the limit of {MAX_RECORD_BYTES // 1024} KB"
+        )
+        raise problems.error()
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -242,9 +281,56 @@ def _read_text(path: Path, problems: _Problems) -> str:
 Lines = dict[Loc, int]
 
 
+class _Refused(Exception):
+    """The record goes past one of the loader's limits, at `line`."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+_TOO_MANY_VALUES = f"too many values, counting each copy an alias makes (limit {MAX_VALUES:,})"
+_TOO_DEEP = f"nested too deeply (limit {MAX_DEPTH} levels)"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that counts aliases, values and depth as it composes the node tree.
+
+    Composing keeps an alias as a reference to its anchor's node; what expands aliases is
+    `_Builder`, which counts again as it goes. Nothing here builds a value.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.aliases = 0
+        self.values = 0
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        alias = self.check_event(yaml.AliasEvent)
+        line = int(self.current_event.start_mark.line) + 1  # parsed by check_event
+        if alias:
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise _Refused(line, f"too many aliases (limit {MAX_ALIASES})")
+            return super().compose_node(parent, index)
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise _Refused(line, _TOO_MANY_VALUES)
+        if self.depth >= MAX_DEPTH:
+            # Before recursing: the composer calls itself once per level.
+            raise _Refused(line, _TOO_DEEP)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 def _parse_yaml(text: str, problems: _Problems) -> tuple[Any, Lines] | None:
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
     except yaml.reader.ReaderError as exc:
         char = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
         problems.add(
@@ -258,6 +344,9 @@ def _parse_yaml(text: str, problems: _Problems) -> tuple[Any, Lines] | None:
             return None
         lines: Lines = {}
         return _Builder(loader, text, "yaml", lines, problems).build(node, ()), lines
+    except _Refused as exc:
+        problems.add(exc.line, (), exc.message)
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problems.add(
@@ -288,13 +377,17 @@ def _parse_json(text: str, problems: _Problems) -> tuple[Any, Lines] | None:
     except json.JSONDecodeError as exc:
         problems.add(exc.lineno, (), f"json syntax error: {exc.msg[0].lower()}{exc.msg[1:]}")
         return None
+    except RecursionError:
+        # Nesting far past MAX_DEPTH; the YAML pass below reports the line of lesser ones.
+        problems.add(None, (), _TOO_DEEP)
+        return None
     # JSON is parsed a second time as YAML only to learn where each value sits. Literal
     # tabs can only be whitespace between tokens in valid JSON, and YAML rejects some of
     # those, so they become spaces (same length: positions are kept). Scalars are then
     # decoded as JSON from their source text, so JSON semantics win over YAML's.
     lines: Lines = {}
     try:
-        loader = yaml.SafeLoader(text.replace("\t", " "))
+        loader = _Loader(text.replace("\t", " "))
     except yaml.YAMLError:
         # Raw characters YAML refuses (e.g. C1 controls) inside JSON strings: still a
         # valid record, its problems just come without line numbers.
@@ -304,6 +397,9 @@ def _parse_json(text: str, problems: _Problems) -> tuple[Any, Lines] | None:
         if node is None:
             return data, lines
         return _Builder(loader, text, "json", lines, problems).build(node, ()), lines
+    except _Refused as exc:
+        problems.add(exc.line, (), exc.message)
+        return None
     except yaml.YAMLError:
         return data, {}
     finally:
@@ -311,7 +407,11 @@ def _parse_json(text: str, problems: _Problems) -> tuple[Any, Lines] | None:
 
 
 class _Builder:
-    """Turns a YAML node tree into plain data, noting each value's line on the way."""
+    """Turns a YAML node tree into plain data, noting each value's line on the way.
+
+    Each value is counted as it is built, every copy an alias makes included, so a record
+    that would expand past MAX_VALUES, MAX_DEPTH or MAX_TEXT is refused on the way there.
+    """
 
     def __init__(
         self, loader: yaml.SafeLoader, text: str, fmt: str, lines: Lines, problems: _Problems
@@ -322,9 +422,17 @@ class _Builder:
         self.lines = lines
         self.problems = problems
         self._open: set[int] = set()
+        self._values = 0
+        self._text = 0
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
-        self.lines.setdefault(loc, node.start_mark.line + 1)
+        line = node.start_mark.line + 1
+        self._values += 1
+        if self._values > MAX_VALUES:
+            raise _Refused(line, _TOO_MANY_VALUES)
+        if len(loc) >= MAX_DEPTH:
+            raise _Refused(line, _TOO_DEEP)
+        self.lines.setdefault(loc, line)
         if id(node) in self._open:
             self.problems.add(node.start_mark.line + 1, loc, "a yaml alias may not contain itself")
             return None
@@ -340,7 +448,9 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
         if self.fmt == "yaml":
-            self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+            # Resolves `<<: *anchor` merge keys; pyyaml 6.0.4 and later without
+            # repeating a merged mapping's fields, so no bomb grows here.
+            self.loader.flatten_mapping(node)
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
@@ -355,6 +465,12 @@ class _Builder:
         return out
 
     def _scalar(self, node: yaml.Node) -> Any:
+        self._text += len(node.value) if isinstance(node.value, str) else 0
+        if self._text > MAX_TEXT:
+            raise _Refused(
+                node.start_mark.line + 1,
+                f"too much text, counting each copy an alias makes (limit {MAX_TEXT // 1024} KB)",
+            )
         if self.fmt == "json":
             return json.loads(self.text[node.start_mark.index : node.end_mark.index])
         try:
@@ -443,7 +559,7 @@ def _unknown_field_message(err: ErrorDetails) -> str:
 
 
 def _read_photos(
-    data: dict[str, Any], source: Path, lines: Lines, problems: _Problems
+    data: dict[str, Any], source: Path, lines: Lines, problems: _Problems, max_bytes: int
 ) -> dict[str, Asset]:
     """Read each local speaker photo, named so every file in the issue has its own name."""
     photos: dict[str, Asset] = {}
@@ -457,7 +573,7 @@ def _read_photos(
         if photo in photos:
             continue
         try:
-            probe = read_asset(source.parent / photo, "probe")
+            probe = read_photo(source.parent, photo, "probe", max_bytes=max_bytes)
         except AssetError as exc:
             loc: Loc = ("speakers", index, "photo")
             problems.add(lines.get(loc), loc, str(exc))

@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     unsubscribe_mailto: str | None = None
     images: Literal["hosted", "inline"] = "hosted"
     brand: Brand = Brand()
+    max_photo_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="Largest speaker photo a record may name, in bytes; larger ones are "
+        "refused as a problem of the record.",
+    )
+    templates_dir: Path | None = Field(
+        default=None,
+        description="Folder of email templates (seminar.mjml.j2, seminar.txt.j2, "
+        "seminar.print.html.j2) that override the packaged ones; any one left out is the "
+        "packaged one. Unset: the packaged templates.",
+    )
 
     # Delivery: how messages leave (newsletter.transports), one transport per run.
     transport: str = Field(
@@ -155,6 +167,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Failed or deferred messages in a row that pause a campaign (error storm).",
     )
+    outage_window: float = Field(
+        default=300.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds a campaign keeps retrying, with backoff, while the server cannot "
+        "be reached (refused or lost connections, 421) before it pauses; 0 pauses at once.",
+    )
     hard_bounce_limit: int = Field(
         default=2,
         ge=1,
@@ -184,7 +203,10 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Failed staff logins from one address per window."
     )
     staff_login_attempts_per_account: int = Field(
-        default=5, ge=1, description="Failed logins to one staff account per window."
+        default=5,
+        ge=1,
+        description="Failed logins to one staff account from one address within the window "
+        "before each further try from there waits, 1 s doubling each time.",
     )
     staff_login_window: int = Field(
         default=900, ge=1, description="Seconds over which failed staff logins are counted."
@@ -251,6 +273,7 @@ class Settings(BaseSettings):
         "dkim_selector",
         "dkim_key_file",
         "return_path",
+        "templates_dir",
         mode="before",
     )
     @classmethod

@@ -245,8 +245,16 @@ def test_name_with_quotes_and_commas_stays_one_address() -> None:
     assert addresses[0].addr_spec == "ana@example.org"
 
 
-def test_name_with_encoded_word_syntax_is_not_decoded() -> None:
-    name = "=?utf-8?q?Admin?="
+def test_name_with_encoded_word_syntax_is_decoded_before_it_is_written() -> None:
+    # What a reader would have seen is what goes out, and in the body too
+    # (tests/security/test_header_injection.py has the attacks).
+    message = parse(render(name="=?utf-8?q?Admin?="))
+    assert message["To"].addresses[0].display_name == "Admin"
+    assert "Dear Admin," in body(message, "plain")
+
+
+def test_a_literal_that_does_not_decode_is_kept_as_written() -> None:
+    name = "Ana =?not a word"
     assert parse(render(name=name))["To"].addresses[0].display_name == name
 
 

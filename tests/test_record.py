@@ -153,20 +153,20 @@ def test_direction_follows_the_language(language: str, direction: str) -> None:
 
 
 def test_local_photos_are_read_and_https_photos_kept_as_urls(tmp_path: Path) -> None:
-    (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "ada.jpg").write_bytes(_jpeg())
-    text = VALID.replace("    role: Chair\n", "    role: Chair\n    photo: ../shared/ada.jpg\n")
+    (tmp_path / "issue" / "shared").mkdir(parents=True)
+    (tmp_path / "issue" / "shared" / "ada.jpg").write_bytes(_jpeg())
+    text = VALID.replace("    role: Chair\n", "    role: Chair\n    photo: shared/./ada.jpg\n")
     text += (
         "  - {name: Alan Turing, role: Guest, remarks: Hi., photo: 'https://example.org/a.jpg'}\n"
-        "  - {name: Ada again, role: Guest, remarks: Hi., photo: ../shared/ada.jpg}\n"
+        "  - {name: Ada again, role: Guest, remarks: Hi., photo: shared/./ada.jpg}\n"
     )
 
     loaded = _load(text, "issue/record.yaml")
 
-    # Escaping upward is fine when the file is there; a photo used twice is read once.
-    assert list(loaded.photos) == ["../shared/ada.jpg"]
-    assert loaded.photos["../shared/ada.jpg"].filename == "speaker-1-ada.jpg"
-    assert loaded.photos["../shared/ada.jpg"].data == _jpeg()
+    # A photo used twice is read once, and keyed as the record names it.
+    assert list(loaded.photos) == ["shared/./ada.jpg"]
+    assert loaded.photos["shared/./ada.jpg"].filename == "speaker-1-ada.jpg"
+    assert loaded.photos["shared/./ada.jpg"].data == _jpeg()
     assert loaded.record.speakers[1].photo == "https://example.org/a.jpg"
 
 
@@ -280,7 +280,31 @@ def test_local_photos_are_read_and_https_photos_kept_as_urls(tmp_path: Path) -> 
         (
             "    role: Chair\n",
             "    role: Chair\n    photo: ../ada.jpg\n",
-            "record.yaml:9 speakers[0].photo: ../ada.jpg does not exist",
+            "record.yaml:9 speakers[0].photo: ../ada.jpg is outside the record's folder; "
+            "a photo must be a file in that folder or an https:// URL",
+        ),
+        (
+            "    role: Chair\n",
+            "    role: Chair\n    photo: ../../../../dev/zero\n",
+            "record.yaml:9 speakers[0].photo: ../../../../dev/zero is outside the record's "
+            "folder; a photo must be a file in that folder or an https:// URL",
+        ),
+        (
+            "title: A talk\n",
+            'title: "A talk\\r\\nBcc: victim@example.org"\n',
+            "record.yaml:2 title: must be a single line: it becomes part of the email's "
+            "Subject header",
+        ),
+        (
+            "summary: Short.\n",
+            "summary: Short.\nsubject: |\n  Two\n  lines\n",
+            "record.yaml:6 subject: must be a single line: it becomes part of the email's "
+            "Subject header",
+        ),
+        (
+            "summary: Short.\n",
+            'summary: Short.\nkind: "Talk\\a"\n',
+            "record.yaml:6 kind: must not contain the control character U+0007",
         ),
     ],
 )
@@ -433,10 +457,10 @@ def test_characters_yaml_refuses() -> None:
 
 def test_json_with_characters_yaml_refuses_still_loads_without_lines() -> None:
     # Valid JSON may hold raw C1 controls; only the line numbers are lost.
-    data = {"title": "a\x80b", "date": "2022-02-24", "organiser": "X", "summary": "s"}
+    data = {"title": "t", "date": "2022-02-24", "organiser": "X", "summary": "a\x80b"}
     text = json.dumps(data, ensure_ascii=False)
 
-    assert _load(text, "record.json").record.title == "a\x80b"
+    assert _load(text, "record.json").record.summary == "a\x80b"
     del data["organiser"]
     assert _problems(json.dumps(data, ensure_ascii=False), "record.json") == [
         "record.json organiser: field required"

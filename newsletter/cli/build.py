@@ -39,7 +39,12 @@ def build(
             typer.echo("error: --strict: nothing written", err=True)
             raise typer.Exit(1)
         files = _render(issue)
-        _write_all(out, files)
+        try:
+            _write_all(out, files)
+        except OSError as exc:
+            # Only writing says "cannot write": a template or a file that cannot be read
+            # used to be reported here under the output folder's name.
+            raise NewsletterError(f"cannot write {out}: {exc.strerror or exc}") from None
     except RecordError as exc:
         for problem in exc.problems:
             typer.echo(problem, err=True)
@@ -48,7 +53,7 @@ def build(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except OSError as exc:
-        typer.echo(f"error: cannot write {out}: {exc.strerror or exc}", err=True)
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     _report(out, files)
 

@@ -158,6 +158,8 @@ def _report(result: RunResult) -> int:
         )
     for address in result.suppressed:
         typer.echo(f"suppressed {address}: repeated hard bounces")
+    if result.may_be_duplicated:
+        typer.echo(f"may be duplicated: {_duplicates(result.may_be_duplicated)}")
     counts = f"sent {tally.sent}, failed {tally.failed}, skipped {tally.skipped}, left {tally.left}"
     cid = result.campaign_id
     if result.status is CampaignStatus.DONE:
@@ -228,6 +230,8 @@ def _progress_bar(campaign_id: int) -> Iterator[Callable[[Progress], None]]:
         note = ""
         if progress.waiting_until is not None:
             note = f"waiting for retries until {_local_time(progress.waiting_until)}"
+        if progress.unreachable_until is not None:
+            note = f"server unreachable; next try at {_local_time(progress.unreachable_until)}"
         bar.update(
             task,
             total=tally.total,
@@ -276,6 +280,7 @@ def _as_json(summary: CampaignSummary, timeout: float) -> dict[str, Any]:
         "failed": counts[DeliveryState.FAILED],
         "skipped": counts[DeliveryState.SKIPPED],
         "pending": summary.left,
+        "may_be_duplicated": summary.may_be_duplicated,
     }
 
 
@@ -329,10 +334,21 @@ def _table(summaries: list[CampaignSummary], timeout: float) -> None:
     for summary in summaries:
         if summary.status is CampaignStatus.PAUSED:
             console.print(f"{summary.id} paused: {summary.pause_reason or 'no reason given'}")
+        if summary.may_be_duplicated:
+            console.print(
+                f"{summary.id} may be duplicated: {_duplicates(summary.may_be_duplicated)}"
+            )
     if any(row_status == "interrupted" for row_status in table.columns[1].cells):
         console.print(
             "interrupted: its sender stopped; send the rest with: newsletter campaigns resume ID"
         )
+
+
+def _duplicates(count: int) -> str:
+    return (
+        f"{count} sent again after the end of data got no reply (same Message-ID; a "
+        "receiver may show two copies)"
+    )
 
 
 def _shorten(text: str, width: int) -> str:

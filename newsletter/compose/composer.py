@@ -1,8 +1,9 @@
 """A loaded record becomes an `Issue`: email HTML and text, web page and print page.
 
 Pure: nothing here reads files, the network or a database (the templates are compiled once
-per process, see `templates`). Jinja, MJML and CSS inlining run once per issue; recipient
-fields appear as placeholders, filled in per recipient by `newsletter.personalize`.
+per process and override folder, a folder the caller passes in; see `templates`). Jinja, MJML
+and CSS inlining run once per issue; recipient fields appear as placeholders, filled in per
+recipient by `newsletter.personalize`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from newsletter.compose.brand import brand_style
@@ -62,7 +64,9 @@ def compose_issue(
     public_url: str,
     images: ImageMode = "hosted",
     logo: Asset | None = None,
+    templates_dir: Path | None = None,
 ) -> Issue:
+    """`templates_dir`: the caller's folder of templates that override the packaged ones."""
     if images not in ("hosted", "inline"):
         raise ComposeError(f"images must be 'hosted' or 'inline', not {images!r}")
     record = loaded.record
@@ -116,13 +120,13 @@ def compose_issue(
             ],
         }
 
-    compiled = templates()
+    compiled = templates(templates_dir)
     email_context = context("email", images)
-    html = minify(inline_css(compile_mjml(compiled.email.render(email_context))))
-    text = _tidy_text(compiled.text.render(email_context))
+    html = minify(inline_css(compile_mjml(compiled.render("email", email_context))))
+    text = _tidy_text(compiled.render("text", email_context))
     # Browsers read <style>, so the web page skips the costly inlining.
-    web_html = minify(compile_mjml(compiled.email.render(context("web", "hosted"))))
-    print_html = compiled.print.render(context("print", "data"))
+    web_html = minify(compile_mjml(compiled.render("email", context("web", "hosted"))))
+    print_html = compiled.render("print", context("print", "data"))
 
     used = [logo, *photos]
     return Issue(

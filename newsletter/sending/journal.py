@@ -19,7 +19,12 @@ A runner that resumes the campaign settles each delivery still `sending`:
 
 A non-2xx reply to the dot is taken back at once (`not_accepted`: mark cleared, then its
 own small commit), so a crash before the batch's outcomes are written cannot count it as
-sent.
+sent. So is a dot that got no reply at all because the connection dropped while the
+sender lived: a server accepts responsibility for a message only with its reply (RFC 5321,
+6.1), so the delivery goes back to the queue and is sent again later with the same
+Message-ID (receivers that de-duplicate by Message-ID show it once), noted "no reply after
+end of data: may be duplicated" and counted in the campaign's figures, as Postfix's client
+does ("message may be sent more than once"). At least once, in that case.
 
 The honest limits:
 - Between the mark and the dot's write() lie a return and a method call: about a
@@ -28,11 +33,13 @@ The honest limits:
   duplicate; some gap must exist between two separate systems. With `committed_at` alone
   (another host) the gap also covers the database's return and Python taking the GIL
   back, typically 5-100 microseconds.
-- A server that would have refused the dot at that instant (4xx/5xx) is counted as sent,
-  and so is a message whose dot went out on a connection that then dropped before the
-  reply: the server had all of it and most likely queued it (at most once).
-- A server that discards a message when the connection closes right after the dot,
-  before it has replied, loses it; an MTA such as Postfix processes what it has read.
+- A kill of the sender between the mark and the server's reply settles the message as
+  sent (at most once): a server that would have refused the dot at that instant
+  (4xx/5xx) has it counted as sent, and so has a server that discards a message when the
+  connection closes right after the dot, before it has replied (an MTA such as Postfix
+  processes what it has read). While the sender lives, no reply means sent again (above).
+- When the server did keep the first copy, a message sent again after a lost reply
+  arrives twice; only receivers that de-duplicate by Message-ID show it once.
 - HTTP APIs: every key of a request is marked right before the request is sent, so a
   request in flight at the crash counts as sent, because only the provider knows whether
   it arrived; at most once rather than a duplicate of a whole batch. A request that goes

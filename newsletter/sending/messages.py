@@ -16,6 +16,7 @@ from email.utils import parseaddr
 
 from newsletter.compose.issue import Issue
 from newsletter.dkim import DkimSigner
+from newsletter.headers import list_id as list_id_value
 from newsletter.links import Links
 from newsletter.message import MessageTemplate, mailto_url, sender_domain_of
 from newsletter.personalize import Personalizer, Recipient
@@ -40,12 +41,9 @@ def list_label(name: str, list_id: int) -> str:
 
 
 def list_id_header(list_name: str, list_id: int, sender_domain: str) -> str:
-    phrase = " ".join(list_name.replace('"', "").replace("\\", "").split())
-    # Quoted when ASCII; otherwise left bare for the header folding to encode, since an
-    # encoded word inside quotes is not decoded.
-    if phrase.isascii():
-        phrase = f'"{phrase}"'
-    return f"{phrase} <{list_label(list_name, list_id)}.{sender_domain}>"
+    """The List-Id value, already in header form (newsletter.headers writes the name)."""
+    name = " ".join(list_name.split())
+    return list_id_value(name, f"{list_label(list_name, list_id)}.{sender_domain}")
 
 
 def message_id(token: str, delivery_id: int, sender_domain: str) -> str:

@@ -4,21 +4,29 @@
   unconfirmed, never sent again; REJECTED → failed with the server's reply, never retried, and a
   hard bounce if the reply says the address is bad; RETRY → pending again after an
   exponential backoff with jitter (at least the server's Retry-After), or failed once
-  `max_attempts` tries are used up.
+  `max_attempts` tries are used up. A RETRY whose end of data got no reply (`unanswered`)
+  is counted on the delivery, which from then on carries `UNANSWERED` in its detail.
+  (An `unreachable` RETRY never gets here: the runner puts it back as it was.)
 - `is_hard_bounce`: whether a rejection is about the address itself (it counts towards
   suppressing the address) rather than the message or a policy.
 - `StormWatch`: an error storm, i.e. so many failed or deferred messages in a row that
   carrying on would only burn through the list.
+- `OutageWatch`: how long the server has been unreachable, how long to wait before the
+  next try (exponential, capped), and when the outage has lasted too long.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from newsletter.store.campaigns import DeliveryState
 from newsletter.transports.base import Outcome, Status
+
+# The note on a delivery whose end of data went out and got no reply (see decide).
+UNANSWERED = "no reply after end of data: may be duplicated"
 
 _SMTP_REPLY = re.compile(r"^([2-5])(\d\d)\b")
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -47,6 +55,8 @@ class Decision:
     detail: str
     provider_id: str | None = None
     hard_bounce: bool = False
+    # End-of-data dots that got no reply, over all attempts: above 0, it may be duplicated.
+    unanswered: int = 0
 
 
 def backoff(attempt: int, policy: RetryPolicy, jitter: float, retry_after: float | None) -> float:
@@ -70,8 +80,28 @@ def decide(
     *,
     now: datetime,
     jitter: float,
+    unanswered_before: int = 0,
 ) -> Decision:
+    """`unanswered_before`: the delivery's earlier dots without a reply."""
     attempts = attempts_before + 1
+    no_reply = outcome.status is Status.RETRY and outcome.unanswered
+    unanswered = unanswered_before + no_reply
+    decision = _decide(outcome, attempts, policy, now=now, jitter=jitter)
+    if not unanswered:
+        return decision
+    # Kept on the delivery whatever comes next: a copy may already be in the mailbox.
+    if not no_reply:
+        detail = f"{decision.detail}; earlier {UNANSWERED}"
+    elif decision.state is DeliveryState.PENDING:
+        detail = f"{UNANSWERED} ({decision.detail}); to be sent again, same Message-ID"
+    else:
+        detail = f"{UNANSWERED} ({decision.detail})"
+    return replace(decision, detail=detail, unanswered=unanswered)
+
+
+def _decide(
+    outcome: Outcome, attempts: int, policy: RetryPolicy, *, now: datetime, jitter: float
+) -> Decision:
     if outcome.status is Status.SENT:
         return Decision(DeliveryState.SENT, attempts, None, outcome.detail, outcome.provider_id)
     if outcome.status is Status.UNCONFIRMED:
@@ -140,3 +170,49 @@ class StormWatch:
         if self.run >= self.limit:
             return f"{self.run} messages in a row were not accepted; the last: {self.last}"
         return None
+
+
+class OutageWatch:
+    """An outage: batches in which the server could be reached for none of the messages.
+
+    While it lasts less than `window` seconds the runner waits `delay()` and tries again:
+    `base`, doubled after each failed try, at most `cap`, never past the window's end (so
+    the last try falls on it). Any message the server answered ends the outage.
+    """
+
+    def __init__(self, window: float, *, base: float = 1.0, cap: float = 10.0) -> None:
+        if window < 0 or not 0 < base <= cap:
+            raise ValueError("an outage window needs window >= 0 and 0 < base <= cap")
+        self.window = window
+        self.base = base
+        self.cap = cap
+        self.since: datetime | None = None
+        self.tries = 0
+        self.last = ""
+
+    def feed(self, outcomes: Sequence[Outcome], now: datetime) -> str | None:
+        """The reason to pause, once the server has been unreachable for `window`."""
+        if not outcomes:
+            return None
+        if not all(outcome.unreachable for outcome in outcomes):
+            self.since, self.tries = None, 0
+            return None
+        if self.since is None:
+            self.since = now
+        self.tries += 1
+        self.last = outcomes[-1].detail
+        lasted = (now - self.since).total_seconds()
+        if lasted >= self.window:
+            return (
+                f"the server could not be reached for {lasted:.0f} s "
+                f"(NEWSLETTER_OUTAGE_WINDOW is {self.window:g}); the last: {self.last}"
+            )
+        return None
+
+    def delay(self, now: datetime) -> float:
+        """Seconds to wait before the next try; 0 when there is no outage."""
+        if self.since is None:
+            return 0.0
+        wait = min(self.cap, self.base * 2.0 ** min(self.tries - 1, 60))
+        left = self.window - (now - self.since).total_seconds()
+        return max(0.0, min(wait, left))

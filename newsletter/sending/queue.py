@@ -42,6 +42,8 @@ _subscriber_id = cast(Table, Subscriber.__table__).c.id
 class Claimed:
     addressee: Addressee
     attempts: int
+    # Earlier end-of-data dots that got no reply (newsletter.sending.policy.UNANSWERED).
+    unanswered: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def claim_batch(session: Session, campaign_id: int, *, limit: int, now: datetime
     if status is not CampaignStatus.SENDING:
         return Claim(status, [])
     query = (
-        select(_c.id, _c.subscriber_id, _c.email, _c.name, _c.attempts)
+        select(_c.id, _c.subscriber_id, _c.email, _c.name, _c.attempts, _c.unanswered)
         .where(
             _c.campaign_id == campaign_id,
             _c.state == DeliveryState.PENDING.value,
@@ -106,6 +108,7 @@ def claim_batch(session: Session, campaign_id: int, *, limit: int, now: datetime
                     version=versions[row.subscriber_id],
                 ),
                 row.attempts,
+                row.unanswered,
             )
             for row in claimed
         ],
@@ -156,6 +159,7 @@ _RECORD = (
         provider_id=bindparam("b_provider_id"),
         detail=bindparam("b_detail"),
         hard_bounce=bindparam("b_hard_bounce"),
+        unanswered=bindparam("b_unanswered"),
         # The commit time stays on a sent row (when its end of data went out); any other
         # row was not accepted and must not be settled as sent after a crash.
         committed_at=case((bindparam("b_sent", type_=Boolean()), _c.committed_at), else_=None),
@@ -186,6 +190,7 @@ def record_results(
                 "b_provider_id": decision.provider_id,
                 "b_detail": decision.detail,
                 "b_hard_bounce": decision.hard_bounce,
+                "b_unanswered": decision.unanswered,
                 "b_sent": decision.state is DeliveryState.SENT,
                 "b_now": now,
             }
@@ -221,8 +226,8 @@ def record_results(
 
 
 def release(session: Session, keys: Sequence[int], detail: str, now: datetime) -> None:
-    """Claimed deliveries that were never tried (the batch was refused as a whole) go back
-    to pending as they were."""
+    """Claimed deliveries that were never tried (the batch was refused as a whole, or the
+    server could not be reached) go back to pending as they were, attempts unchanged."""
     if keys:
         _set_state(session, keys, DeliveryState.PENDING, now, detail=detail)
 

@@ -22,6 +22,12 @@ error storm (a permanent transport error such as a refused login, or too many me
 in a row not accepted), which pauses the campaign with the reason, or when asked to
 (Ctrl-C), which pauses it too. Batches are sized to about two seconds of the rate limit,
 so any of these takes effect within a couple of seconds.
+
+An outage is not a storm: messages the server could not be reached for (`unreachable`
+outcomes: refused or timed-out connections, connections lost before the end of data,
+421) go back to pending as they were, without using an attempt or counting towards the
+storm, and the runner waits (1 s, doubled each time, at most 10 s) before its next try.
+Only when nothing got through for NEWSLETTER_OUTAGE_WINDOW seconds does it pause.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -54,7 +60,7 @@ from newsletter.sending.messages import (
     CampaignMessages,
     MessageFactory,
 )
-from newsletter.sending.policy import Decision, RetryPolicy, StormWatch, decide
+from newsletter.sending.policy import Decision, OutageWatch, RetryPolicy, StormWatch, decide
 from newsletter.sending.queue import CANCELLED as CANCELLED_DETAIL
 from newsletter.sending.queue import (
     Claim,
@@ -76,8 +82,10 @@ from newsletter.store.campaigns import (
     DeliveryState,
     Sender,
     campaign_issue,
+    campaign_status,
     delivery_counts,
     get_campaign,
+    may_be_duplicated,
 )
 from newsletter.store.types import utcnow
 from newsletter.transports.base import Outcome, OutgoingMessage, Status, Transport, TransportError
@@ -116,6 +124,8 @@ class Progress:
     tally: Tally
     # Set while nothing is due: the earliest deferred delivery.
     waiting_until: datetime | None = None
+    # Set while the server cannot be reached: when the next try is.
+    unreachable_until: datetime | None = None
 
 
 @dataclass
@@ -128,6 +138,8 @@ class RunResult:
     settled_sent: int = 0
     resent: int = 0
     suppressed: list[str] = field(default_factory=list)
+    # The campaign's deliveries sent again after an end of data got no reply.
+    may_be_duplicated: int = 0
 
 
 @dataclass
@@ -177,6 +189,7 @@ class Runner:
             settings.send_batch_size or transport.max_batch,
             limiter.per_second if limiter is not None else 0.0,
         )
+        self.outage = OutageWatch(settings.outage_window)
         self._stop = threading.Event()
         self._stop_reason = ""
 
@@ -237,6 +250,9 @@ class Runner:
             marks.close(delete=True)
         with session_scope(write=True) as session:
             release_lease(session, self.campaign_id, self.owner)
+            result.may_be_duplicated = may_be_duplicated(session, self.campaign_id).get(
+                self.campaign_id, 0
+            )
         return result
 
     # The loop
@@ -282,6 +298,7 @@ class Runner:
                     if self._record(ready, in_flight.result(), storm, result):
                         self._unclaim(following)
                         return
+                    self._wait_out_outage(result.tally)
                     ready = following
         finally:
             # After an exception a batch may still be in flight: as after a kill, the
@@ -338,6 +355,7 @@ class Runner:
                             claimed.attempts,
                             None,
                             f"the message could not be made: {exc}",
+                            unanswered=claimed.unanswered,
                         ),
                     )
                 )
@@ -358,9 +376,13 @@ class Runner:
         except TransportError as exc:
             if exc.permanent:
                 return exc
-            outcomes = [Outcome(Status.RETRY, detail=str(exc), retry_after=exc.retry_after)] * len(
-                built
+            outcome = Outcome(
+                Status.RETRY,
+                detail=str(exc),
+                retry_after=exc.retry_after,
+                unreachable=exc.unreachable,
             )
+            outcomes = [outcome] * len(built)
         if len(outcomes) != len(built):
             raise RuntimeError(
                 f"transport {self.transport.name} answered {len(outcomes)} outcomes "
@@ -381,16 +403,31 @@ class Runner:
         tally = result.tally
         done = self.clock()
         decided = list(batch.failed)
+        # Not tried for want of a server: back to pending as they were (see the docstring).
+        unreachable: list[int] = []
+        answered: list[Outcome] = []
         for (claimed, _), outcome in zip(batch.built, sent, strict=True):
-            decided.append(
-                (
-                    claimed,
-                    decide(outcome, claimed.attempts, self.policy, now=done, jitter=self.jitter()),
-                )
+            if outcome.status is Status.RETRY and outcome.unreachable:
+                unreachable.append(claimed.addressee.key)
+                continue
+            answered.append(outcome)
+            decision = decide(
+                outcome,
+                claimed.attempts,
+                self.policy,
+                now=done,
+                jitter=self.jitter(),
+                unanswered_before=claimed.unanswered,
             )
-        reason = storm.feed(sent)
+            decided.append((claimed, decision))
+        reason = storm.feed(answered) or self.outage.feed(sent, done)
         with session_scope(write=True) as session:
             renew_lease(session, self.campaign_id, self.owner, now=done)
+            if unreachable:
+                detail = next(o.detail for o in sent if o.unreachable)
+                release(
+                    session, unreachable, f"not sent, the server is unreachable: {detail}", done
+                )
             result.suppressed += record_results(
                 session,
                 self.campaign_id,
@@ -446,6 +483,23 @@ class Runner:
                 reason = get_campaign(session, self.campaign_id).pause_reason or reason
         result.status, result.reason = CampaignStatus.PAUSED, reason
 
+    def _wait_out_outage(self, tally: Tally) -> None:
+        """While the server cannot be reached, wait before the next try, in naps, so a
+        pause from elsewhere or Ctrl-C still takes effect."""
+        delay = self.outage.delay(self.clock())
+        if delay <= 0:
+            return
+        until = self.clock() + timedelta(seconds=delay)
+        self._report(tally, unreachable_until=until)
+        while not self._stop.is_set():
+            left = (until - self.clock()).total_seconds()
+            if left <= 0:
+                return
+            self.sleep(min(left, _NAP))
+            with session_scope() as session:
+                if campaign_status(session, self.campaign_id) is not CampaignStatus.SENDING:
+                    return
+
     def _wait_for_hourly_cap(self) -> None:
         """Wait out a long limiter wait here, in naps, rather than inside the transport,
         so a pause or Ctrl-C still takes effect (the per-second wait is always short)."""
@@ -457,9 +511,15 @@ class Runner:
                 return
             self.sleep(_NAP)
 
-    def _report(self, tally: Tally, *, waiting_until: datetime | None = None) -> None:
+    def _report(
+        self,
+        tally: Tally,
+        *,
+        waiting_until: datetime | None = None,
+        unreachable_until: datetime | None = None,
+    ) -> None:
         if self.on_progress is not None:
-            self.on_progress(Progress(Tally(**vars(tally)), waiting_until))
+            self.on_progress(Progress(Tally(**vars(tally)), waiting_until, unreachable_until))
 
 
 def batch_size(base: int, per_second: float) -> int:

@@ -141,6 +141,13 @@ class Delivery(Base):
             sqlite_where=text("hard_bounce = 1"),
             postgresql_where=text("hard_bounce"),
         ),
+        # The campaigns' "may be duplicated" figure; partial, as above.
+        Index(
+            "ix_deliveries_unanswered",
+            "campaign_id",
+            sqlite_where=text("unanswered > 0"),
+            postgresql_where=text("unanswered > 0"),
+        ),
         _allowed("state", DeliveryState),
     )
 
@@ -161,6 +168,9 @@ class Delivery(Base):
     # The server's words, or why the row was skipped.
     detail: Mapped[str | None] = mapped_column(Text)
     hard_bounce: Mapped[bool] = mapped_column(Boolean, default=False)
+    # End-of-data dots that got no reply (the connection dropped): the delivery was sent
+    # again and may have arrived twice (newsletter.sending.policy.UNANSWERED).
+    unanswered: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     updated_at: Mapped[datetime]
 
 
@@ -188,6 +198,8 @@ class CampaignSummary:
     lease_owner: str | None
     lease_heartbeat: datetime | None
     counts: dict[DeliveryState, int]
+    # Deliveries whose end of data got no reply at least once: sent again, may be duplicated.
+    may_be_duplicated: int = 0
 
     @property
     def total(self) -> int:
@@ -290,6 +302,14 @@ def get_campaign(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
+def campaign_status(session: Session, campaign_id: int) -> CampaignStatus:
+    """The status alone (a Campaign object would load the whole issue)."""
+    status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+    if status is None:
+        raise UnknownCampaignError(campaign_id)
+    return CampaignStatus(status)
+
+
 def campaign_issue(session: Session, campaign: Campaign) -> Issue:
     """The issue as it was composed for `campaign`, photos included."""
     assets = session.scalars(
@@ -326,6 +346,15 @@ def delivery_counts(session: Session, campaign_id: int) -> dict[DeliveryState, i
     return counts
 
 
+def may_be_duplicated(session: Session, campaign_id: int | None = None) -> dict[int, int]:
+    """Per campaign (or for one): deliveries sent again after an end of data got no reply."""
+    query = select(Delivery.campaign_id, func.count()).where(Delivery.unanswered > 0)
+    if campaign_id is not None:
+        query = query.where(Delivery.campaign_id == campaign_id)
+    rows = session.execute(query.group_by(Delivery.campaign_id))
+    return {campaign: count for campaign, count in rows}
+
+
 def campaign_summaries(session: Session) -> list[CampaignSummary]:
     """Every campaign, newest first, with its deliveries counted per state."""
     counts: dict[int, dict[DeliveryState, int]] = {}
@@ -353,6 +382,12 @@ def campaign_summaries(session: Session) -> list[CampaignSummary]:
     # Columns, not Campaign objects: those would load every issue's HTML.
     rows = session.execute(select(*columns).order_by(Campaign.id.desc())).mappings()
     empty = dict.fromkeys(DeliveryState, 0)
+    unanswered = may_be_duplicated(session)
     return [
-        CampaignSummary(**dict(row), counts=counts.get(row["id"], empty.copy())) for row in rows
+        CampaignSummary(
+            **dict(row),
+            counts=counts.get(row["id"], empty.copy()),
+            may_be_duplicated=unanswered.get(row["id"], 0),
+        )
+        for row in rows
     ]

@@ -34,3 +34,7 @@ class SuppressedError(StoreError):
 
 class ImportFileError(StoreError):
     """The CSV file as a whole cannot be imported (missing, unreadable, bad header)."""
+
+
+class ImportBusyError(StoreError):
+    """Another import is running; imports run one at a time."""

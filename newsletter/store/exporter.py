@@ -2,7 +2,10 @@
 
 Spreadsheets run a cell that starts with =, +, - or @ as a formula (and tab or CR can
 smuggle one in), so such cells get a leading apostrophe, which the spreadsheet shows as
-text. Members are read in subscriber-id batches: memory stays flat for any list size.
+text. The importer takes exactly that apostrophe off again (`from_spreadsheet`), so an
+export imports back as the same addresses and fields. To keep that a one-to-one mapping,
+a cell that already starts with apostrophes before such a character gets one more.
+Members are read in subscriber-id batches: memory stays flat for any list size.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_safe(value: str) -> str:
-    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+    return f"'{value}" if value.lstrip("'").startswith(_FORMULA_STARTS) else value
+
+
+def from_spreadsheet(value: str) -> str:
+    """The inverse of `spreadsheet_safe`: the value a cell of an export stands for."""
+    if value.startswith("'") and value.lstrip("'").startswith(_FORMULA_STARTS):
+        return value[1:]
+    return value
 
 
 def export_csv(session: Session, mailing_list: MailingList, stream: TextIO) -> int:

@@ -7,7 +7,7 @@ their columns beyond the integer primary keys they will reference.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Text,
 )
@@ -170,3 +171,57 @@ class Event(Base):
     source: Mapped[str] = mapped_column(String(100))
     # From where: a file and line, an IP address, a provider's message.
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportState(StrEnum):
+    # Rows staged, nothing visible; rolled back if its owner dies or gives up.
+    RUNNING = "running"
+    # The switch happened: its memberships are visible; events and updates follow.
+    COMMITTED = "committed"
+
+
+class ImportRowKind(IntEnum):
+    NEW = 1  # a subscriber this import created, joining the list
+    JOIN = 2  # an existing subscriber, joining the list
+    MEMBER = 3  # already on the list: only its name and attributes may change
+
+
+class Import(Base):
+    """A CSV import in progress (one at a time): what a crash leaves behind is found here.
+
+    `slot` is always 1 and unique, so a second import cannot start while one is running or
+    still finishing; the owner renews `lease_until` with every chunk it writes.
+    """
+
+    __tablename__ = "imports"
+    __table_args__ = (_allowed("state", ImportState),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, unique=True, default=1)
+    list_id: Mapped[int] = mapped_column(Integer)
+    state: Mapped[ImportState] = mapped_column(_enum(ImportState))
+    origin: Mapped[str] = mapped_column(Text)  # the file name, for event details
+    owner: Mapped[str] = mapped_column(String(300))  # host:pid
+    # The import's one timestamp (created_at of what it adds), and when its lease ends.
+    started_at: Mapped[datetime]
+    lease_until: Mapped[datetime]
+
+
+class ImportRow(Base):
+    """One subscriber an import touched: its line (for duplicates) and what it changes."""
+
+    __tablename__ = "import_rows"
+    __table_args__ = (
+        PrimaryKeyConstraint("import_id", "subscriber_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    # No foreign keys: rows are written and removed in bulk, and the import's own bookkeeping
+    # decides what is kept (an index per key would cost more than the checks give).
+    import_id: Mapped[int] = mapped_column(Integer)
+    subscriber_id: Mapped[int] = mapped_column(Integer)
+    line: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[int] = mapped_column(SmallInteger)
+    # The subscriber's name and attributes after the import; None where nothing changes.
+    name: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column()

@@ -9,6 +9,10 @@ gets none either: it is never mailed. Everyone else gets at most one confirmatio
 per `interval`, and each client address may ask `per_ip` times per `window`; every
 request is recorded in `signup_requests` so these limits hold across processes.
 
+`request_signup` is two steps, which the web side runs apart: `record_signup` checks the
+address and the limit and records the request, the same work for every address, and the
+page answers after it; `prepare_confirmation` then decides on the mail, after the answer.
+
 Confirming an unconfirmed membership keeps its version (the confirmation link stays
 harmless to click again); coming back to a list one had left goes through
 `subscriptions.resubscribe`, which bumps the version like any resubscription.
@@ -77,6 +81,16 @@ class Confirmation:
     version: int
 
 
+@dataclass(frozen=True)
+class Signup:
+    """A recorded sign-up request, whose confirmation (if any) is still to be decided."""
+
+    request_id: int
+    list_id: int
+    email: str
+    name: str
+
+
 def request_signup(
     session: Session,
     list_id: int,
@@ -91,6 +105,23 @@ def request_signup(
     Raises InvalidAddress for an address email-validator refuses, TooManySignups when the
     client address is over its limit. Takes the caller's (write) transaction.
     """
+    signup = record_signup(session, list_id, email, name=name, ip=ip, limits=limits)
+    return prepare_confirmation(session, signup, limits=limits)
+
+
+def record_signup(
+    session: Session,
+    list_id: int,
+    email: str,
+    *,
+    name: str,
+    ip: str,
+    limits: SignupLimits,
+) -> Signup:
+    """The first half of `request_signup`: check the address and the client's limit, and
+    record the request. It does the same work whatever the store knows about the address,
+    so a caller that answers after it (and runs `prepare_confirmation` later) answers as
+    soon for every address."""
     address = normalise(email)
     now = utcnow()
     ip = ip[:IP_LENGTH]
@@ -105,17 +136,31 @@ def request_signup(
         list_id=list_id, email_key=address.key, ip=ip, mailed=False, created_at=now
     )
     session.add(request)
+    session.flush()
+    return Signup(request.id, list_id, address.email, name)
 
+
+def prepare_confirmation(
+    session: Session, signup: Signup, *, limits: SignupLimits
+) -> Confirmation | None:
+    """The second half of `request_signup`: the unconfirmed membership and the
+    confirmation mail to send, if the address gets one."""
+    request = session.get(SignupRequest, signup.request_id)
+    if request is None:
+        # Its list was deleted since (the requests went with it): nothing to confirm.
+        return None
+    address = normalise(signup.email)
+    now = utcnow()
+    list_id = signup.list_id
     suppression = _suppression_reason(session, address.key)
     if suppression is not None and suppression != SuppressionReason.UNSUBSCRIBED:
-        session.flush()
         return None
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == address.key))
     if subscriber is None:
         subscriber = Subscriber(
             email=address.email,
             email_key=address.key,
-            name=name,
+            name=signup.name,
             attributes={},
             created_at=now,
             updated_at=now,
@@ -140,10 +185,8 @@ def request_signup(
         )
         session.add(membership)
     elif membership.status == MembershipStatus.ACTIVE and suppression is None:
-        session.flush()
         return None
     if _mailed_recently(session, address.key, now - limits.interval):
-        session.flush()
         return None
     request.mailed = True
     session.flush()

@@ -2,9 +2,11 @@
 
 A transport receives a batch of messages for one campaign and answers, for each message in
 the same order, whether the server took it (`SENT`), may take it later (`RETRY`), refused
-it for good (`REJECTED`), or was handed it without answering (`UNCONFIRMED`). It raises
-`TransportError` only when the whole batch could not be attempted and nothing in it was
-accepted (e.g. authentication failed, server unreachable).
+it for good (`REJECTED`), or was handed it without answering (`UNCONFIRMED`). A `RETRY`
+says whether the server was unreachable (an outage) or had the whole message and never
+answered (`unanswered`: sent again, may be duplicated). It raises `TransportError` only
+when the whole batch could not be attempted and nothing in it was accepted (e.g.
+authentication failed, server unreachable).
 
 Two views of each message are handed over, so each transport uses what its server speaks:
 - `OutgoingMessage.data`: the complete RFC 5322 message for that recipient (SMTP, outbox,
@@ -23,7 +25,8 @@ Two optional helpers come with each batch, both from the campaign runner:
   It makes that fact durable before returning, so a sender killed at any moment can tell,
   on resume, which messages may have reached the server (never sent again) from those
   that cannot have (sent again). `not_accepted(key)` takes it back when the server
-  answered the hand-over with a refusal. Both are called from the transport's threads.
+  answered the hand-over with a refusal, or did not answer at all while the sender lived.
+  Both are called from the transport's threads.
 """
 
 from __future__ import annotations
@@ -37,12 +40,21 @@ from newsletter.errors import NewsletterError
 
 
 class TransportError(NewsletterError):
-    """The batch could not be attempted at all. `permanent` says whether retrying can help."""
+    """The batch could not be attempted at all. `permanent` says whether retrying can help;
+    `unreachable` that the server could not be reached (see `Outcome.unreachable`)."""
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        unreachable: bool = False,
+    ):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 class Status(enum.Enum):
@@ -65,6 +77,14 @@ class Outcome:
     detail: str = ""
     # Seconds the server asked us to wait (Retry-After, SMTP 421 hints), if any.
     retry_after: float | None = None
+    # RETRY only. The server could not be reached or went away before it took anything
+    # (refused or timed-out connection, connection lost before the end of data, 421): an
+    # outage, not this message's fault, so it costs no attempt and is tried again for
+    # NEWSLETTER_OUTAGE_WINDOW before the campaign pauses.
+    unreachable: bool = False
+    # RETRY only. The whole message went out (SMTP: the end-of-data dot) but no reply came:
+    # the server may have kept it, so sending it again may duplicate it (same Message-ID).
+    unanswered: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,7 +121,8 @@ class Journal(Protocol):
         If it raises, the transport must not hand them over (and answer RETRY)."""
 
     def not_accepted(self, *keys: int) -> None:
-        """The server refused these messages after all (a non-2xx reply to end of data)."""
+        """The server refused these messages after all (a non-2xx reply to end of data),
+        or never answered and they are to be sent again (`Outcome.unanswered`)."""
 
 
 class Limiter(Protocol):

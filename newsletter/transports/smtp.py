@@ -11,12 +11,16 @@ belongs to exactly one message:
 - 2xx to DATA → SENT, the server's reply (often "queued as ID") kept as provider_id;
 - 4xx → RETRY, 5xx → REJECTED, with the reply as detail;
 - 421, or a connection dropped before the end-of-data dot went out → the connection is
-  replaced and the message tried once more on the fresh one, then RETRY. A server keeps
-  nothing of a DATA that never ended, so sending again cannot duplicate it.
-- a connection dropped after the dot went out, before the reply → SENT, with a detail
-  saying it is unconfirmed, and never sent again: the server had the whole message and
-  most likely queued it. The campaign runner's crash recovery makes the same choice (see
-  `Journal` in base.py and newsletter.sending.journal): at most once.
+  replaced and the message tried once more on the fresh one, then RETRY marked
+  `unreachable` (an outage: the runner retries with backoff for NEWSLETTER_OUTAGE_WINDOW).
+  A server keeps nothing of a DATA that never ended, so sending again cannot duplicate it.
+  A connection that cannot be opened again is `unreachable` too.
+- a connection dropped after the dot went out, before the reply → RETRY marked
+  `unanswered`, and the journal's mark taken back (`not_accepted`): a server accepts
+  responsibility only with its reply (RFC 5321, 6.1), so the message goes back to the
+  queue and is sent again later, with the same Message-ID, and may arrive twice (as
+  Postfix's client does: "message may be sent more than once"). Only a sender killed
+  between the dot and the reply counts it as sent (newsletter.sending.journal).
 
 DATA is written here rather than by smtplib, in two steps: the dot-stuffed content, then,
 once `journal.point_of_no_return(key)` has returned, the final ".\r\n". The sockets have
@@ -25,7 +29,7 @@ TCP_NODELAY, so that short last write is not held back waiting for an acknowledg
 sends it.
 Before anything is sent, the batch's connections are opened; if none can be, the batch
 raises TransportError: permanent for an authentication failure or an untrusted
-certificate, not permanent for a refused or timed-out connection.
+certificate, not permanent (and `unreachable`) for a refused or timed-out connection.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
 
 from newsletter.errors import ConfigError
+from newsletter.headers import envelope_address
 from newsletter.settings import Settings
 from newsletter.transports.base import (
     Content,
@@ -300,7 +305,9 @@ class SmtpTransport:
         first = errors[0]
         if isinstance(first, TransportError):
             raise first
-        raise TransportError(f"smtp: cannot connect to {self.endpoint}: {first}") from first
+        raise TransportError(
+            f"smtp: cannot connect to {self.endpoint}: {first}", unreachable=True
+        ) from first
 
     def _connect(self, slot: int) -> smtplib.SMTP:
         endpoint = self.endpoint
@@ -367,12 +374,14 @@ class SmtpTransport:
         if isinstance(exc, smtplib.SMTPConnectError):
             reply = _reply(exc.smtp_code, exc.smtp_error)
             return TransportError(
-                f"smtp: {where} refused the session: {reply}", permanent=exc.smtp_code >= 500
+                f"smtp: {where} refused the session: {reply}",
+                permanent=exc.smtp_code >= 500,
+                unreachable=exc.smtp_code < 500,
             )
         if isinstance(exc, smtplib.SMTPException) and "authentication" in str(exc).lower():
             return TransportError(f"smtp: {where}: {exc}", permanent=True)
         if isinstance(exc, OSError | smtplib.SMTPException):
-            return TransportError(f"smtp: cannot connect to {where}: {exc}")
+            return TransportError(f"smtp: cannot connect to {where}: {exc}", unreachable=True)
         return exc
 
     def _drop(self, slot: int, *, polite: bool = False) -> None:
@@ -402,13 +411,22 @@ class SmtpTransport:
         for message in messages:
             if failure is not None:
                 # Reconnecting failed or the server refuses us; more tries would only stall.
-                outcomes.append(Outcome(Status.RETRY, detail=str(failure)))
+                outcomes.append(
+                    Outcome(Status.RETRY, detail=str(failure), unreachable=failure.unreachable)
+                )
                 continue
             try:
                 outcomes.append(self._deliver(slot, message, journal, limiter))
             except TransportError as exc:
                 failure = exc
-                outcomes.append(Outcome(Status.RETRY, detail=str(exc), retry_after=exc.retry_after))
+                outcomes.append(
+                    Outcome(
+                        Status.RETRY,
+                        detail=str(exc),
+                        retry_after=exc.retry_after,
+                        unreachable=exc.unreachable,
+                    )
+                )
         return outcomes, failure
 
     def _deliver(
@@ -424,9 +442,10 @@ class SmtpTransport:
         text: bytes | str
         for attempt in (1, 2):
             connection = self._slots[slot] or self._connect(slot)
-            options = self._mail_options(connection, message)
-            if isinstance(options, Outcome):
-                return options
+            envelope = self._envelope(connection, message)
+            if isinstance(envelope, Outcome):
+                return envelope
+            sender, recipient, options = envelope
             state = _state(connection)
             state.before_dot = None
             if journal is not None:
@@ -435,9 +454,7 @@ class SmtpTransport:
             if limiter is not None:
                 limiter.acquire(1)
             try:
-                connection.sendmail(
-                    message.sender, [message.recipient], message.data, mail_options=options
-                )
+                connection.sendmail(sender, [recipient], message.data, mail_options=options)
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
             except smtplib.SMTPResponseException as exc:
@@ -452,14 +469,19 @@ class SmtpTransport:
             except (smtplib.SMTPServerDisconnected, OSError) as exc:
                 self._drop(slot)
                 if state.dot_sent:
+                    # Not accepted until the reply (RFC 5321, 6.1): sent again later.
+                    if journal is not None:
+                        self._not_accepted(slot, journal, message)
                     return Outcome(
-                        Status.SENT,
-                        detail=f"connection lost after the end of data, before the reply "
-                        f"({exc}); counted as sent, unconfirmed",
+                        Status.RETRY,
+                        detail=f"connection lost after the end of data, before the reply: {exc}",
+                        unanswered=True,
                     )
                 if attempt == 1:
                     continue
-                return Outcome(Status.RETRY, detail=f"connection lost twice: {exc}")
+                return Outcome(
+                    Status.RETRY, detail=f"connection lost twice: {exc}", unreachable=True
+                )
             else:
                 code, text = state.reply
                 return _by_code(code, text)
@@ -475,6 +497,7 @@ class SmtpTransport:
                 self._drop(slot)
                 if attempt == 1:
                     continue
+                return Outcome(Status.RETRY, detail=_reply(code, text), unreachable=True)
             return _by_code(code, text)
         raise AssertionError("unreachable")
 
@@ -488,15 +511,26 @@ class SmtpTransport:
             ) from exc
 
     @staticmethod
-    def _mail_options(connection: smtplib.SMTP, message: OutgoingMessage) -> list[str] | Outcome:
+    def _envelope(
+        connection: smtplib.SMTP, message: OutgoingMessage
+    ) -> tuple[str, str, list[str]] | Outcome:
+        """MAIL FROM and RCPT TO addresses and MAIL options. Domains go as IDNA (punycode),
+        so only a non-ASCII local part needs SMTPUTF8, which few servers offer."""
+        try:
+            sender = envelope_address(message.sender)
+            recipient = envelope_address(message.recipient)
+        except ValueError as exc:
+            return Outcome(Status.REJECTED, detail=f"cannot address {message.recipient}: {exc}")
         options: list[str] = []
-        if not (message.sender.isascii() and message.recipient.isascii()):
+        if not (sender.isascii() and recipient.isascii()):
             if not connection.has_extn("smtputf8"):
+                local = recipient if not recipient.isascii() else sender
                 return Outcome(
                     Status.REJECTED,
-                    detail="the server does not offer SMTPUTF8, needed for this address",
+                    detail=f"the server does not offer SMTPUTF8, needed for the non-ASCII "
+                    f"local part of {local}",
                 )
             options.append("SMTPUTF8")
         if not message.data.isascii() and connection.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
-        return options
+        return sender, recipient, options

@@ -8,17 +8,23 @@ keeps the path. See the route modules for what each page does.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from newsletter.headers import HEADER_WRITE_ERRORS, MessageError
 from newsletter.settings import Settings, get_settings
 from newsletter.store.engine import get_engine
+from newsletter.store.types import utcnow
 from newsletter.web.brand_css import brand_css
 from newsletter.web.context import Limits, WebContext, get_context
 from newsletter.web.pages import BadLink, bad_link_page, error_page
@@ -29,11 +35,25 @@ from newsletter.web.staff import staff_app
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(settings: Settings | None = None, *, limits: Limits | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    limits: Limits | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
     settings = settings or get_settings()
-    ctx = WebContext.build(settings, limits)
+    ctx = WebContext.build(settings, limits, clock)
     # Migrate (and create a fresh SQLite database) now, not on the first visitor's request.
     get_engine(ctx.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx.outbox.start()
+        try:
+            yield
+        finally:
+            # Waits for the mail still queued (in a thread: the loop stays free).
+            await run_in_threadpool(ctx.outbox.stop)
 
     app = FastAPI(
         title=f"{settings.brand.name} newsletter",
@@ -41,6 +61,7 @@ def create_app(settings: Settings | None = None, *, limits: Limits | None = None
         redoc_url=None,
         openapi_url=None,
         redirect_slashes=False,
+        lifespan=lifespan,
     )
     app.state.context = ctx
     # The one-click unsubscribe is the busiest route: its router is matched first.
@@ -75,6 +96,17 @@ def create_app(settings: Settings | None = None, *, limits: Limits | None = None
         return error_page(
             get_context(request), 400, "Bad request", "The request could not be understood."
         )
+
+    async def unwritable_mail(request: Request, exc: Exception) -> HTMLResponse:
+        # What the visitor sent cannot go into a mail's header; trying again will not help.
+        return error_page(
+            get_context(request), 400, "Bad request", f"This cannot be sent by mail: {exc}"
+        )
+
+    # HeaderWriteError: a patched Python refusing to write a header with a line break.
+    unwritable: tuple[type[Exception], ...] = (MessageError, *HEADER_WRITE_ERRORS)
+    for error in unwritable:
+        app.add_exception_handler(error, unwritable_mail)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> HTMLResponse:

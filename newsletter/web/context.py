@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -11,6 +12,8 @@ from fastapi import Request
 
 from newsletter.links import Links
 from newsletter.settings import Settings
+from newsletter.store.types import utcnow
+from newsletter.web.outbox import Outbox
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,18 @@ class WebContext:
     # then work whatever host name the page was reached by.
     paths: Links
     limits: Limits = field(default_factory=Limits)
+    # Now, for the staff login limits: tests move it on instead of sleeping.
+    clock: Callable[[], datetime] = utcnow
+    # Mail sent after the page is answered (started and stopped with the app).
+    outbox: Outbox = field(default_factory=Outbox, compare=False)
 
     @classmethod
-    def build(cls, settings: Settings, limits: Limits | None = None) -> WebContext:
+    def build(
+        cls,
+        settings: Settings,
+        limits: Limits | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> WebContext:
         prefix = urlsplit(settings.public_url).path.rstrip("/")
         return cls(
             settings=settings,
@@ -57,6 +69,7 @@ class WebContext:
             links=Links(settings.public_url),
             paths=Links(prefix),
             limits=limits or Limits(),
+            clock=clock,
         )
 
     @property

@@ -1,8 +1,10 @@
 """One-off messages from the web side (confirmations, forwards), sent as a one-message batch
 through the configured transport.
 
-These are single messages, so they are built the plain way with `EmailMessage`; the
-per-recipient fast path of `newsletter.message` is for campaigns.
+These are single messages, so their body is built the plain way with `EmailMessage`; the
+per-recipient fast path of `newsletter.message` is for campaigns. Their headers, which
+carry what a visitor typed, are written by `newsletter.headers` like every other header:
+the stdlib's own folding would turn an encoded word in a name into headers of its own.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email import policy
-from email.headerregistry import Address
 from email.message import EmailMessage
 
 from newsletter.compose.issue import Asset
 from newsletter.errors import NewsletterError
+from newsletter.headers import (
+    HEADER_WRITE_ERRORS,
+    MessageError,
+    address_header,
+    ascii_address,
+    fold,
+    mailbox,
+)
 from newsletter.message import (
     add_inline_assets,
     format_date,
@@ -42,24 +51,38 @@ class Mail:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+def to_header(to: str, to_name: str) -> bytes:
+    """The To header for a recipient; MessageError (naming the problem) when the address
+    cannot go into one. Routes call it before they record anything."""
+    return f"To: {mailbox(to_name, ascii_address(to, 'recipient address'))}\r\n".encode("ascii")
+
+
 def build(settings: Settings, mail: Mail) -> bytes:
-    message = EmailMessage(policy=policy.SMTP)
-    message["Date"] = format_date()
-    message["Message-ID"] = new_message_id(sender_domain_of(settings.from_address))
-    message["From"] = settings.from_address
+    """The message's bytes; MessageError when a header cannot be written safely."""
+    head = [
+        f"Date: {format_date()}\r\n".encode("ascii"),
+        f"Message-ID: {new_message_id(sender_domain_of(settings.from_address))}\r\n".encode(),
+        address_header("From", settings.from_address),
+    ]
     if settings.reply_to:
-        message["Reply-To"] = settings.reply_to
-    message["To"] = Address(display_name=mail.to_name, addr_spec=mail.to)
-    message["Subject"] = mail.subject
+        head.append(address_header("Reply-To", settings.reply_to))
+    head += [to_header(mail.to, mail.to_name), fold("Subject", mail.subject)]
     for name, value in mail.headers.items():
-        message[name] = value
+        head.append(fold(name, value))
+    # Only the MIME parts' own headers (Content-Type, ...) are left to the stdlib.
+    message = EmailMessage(policy=policy.SMTP)
     message.set_content(mail.text, cte="quoted-printable")
     message.add_alternative(mail.html, subtype="html", cte="quoted-printable")
     if mail.inline:
         html_part = message.get_body(preferencelist=("html",))
         assert isinstance(html_part, EmailMessage)
         add_inline_assets(html_part, mail.inline)
-    return message.as_bytes(policy=policy.SMTP)
+    try:
+        body = message.as_bytes(policy=policy.SMTP)
+    except HEADER_WRITE_ERRORS as exc:
+        # A patched Python refusing a header it would have written with a line break.
+        raise MessageError(f"the message to {mail.to} cannot be written safely: {exc}") from exc
+    return b"".join(head) + body
 
 
 def send(settings: Settings, mail: Mail) -> bool:

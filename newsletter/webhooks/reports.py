@@ -79,10 +79,21 @@ def iso_time(value: Any) -> datetime:
 
 
 def json_body(body: bytes) -> Any:
+    """The parsed body, or Malformed: for bytes that are not UTF-8 JSON, and for JSON
+    nested deeper than the parser recurses (a megabyte of `[` costs nothing more)."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        return loads(body)
+    except ValueError:
         raise Malformed("the body is not JSON") from None
+
+
+def loads(text: str | bytes) -> Any:
+    """`json.loads`, with nesting too deep to parse raising ValueError like any other
+    JSON it cannot read, instead of RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def address(value: Any) -> str | None:

@@ -62,6 +62,14 @@ def load_public_key(configured: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
+def check_headers(signature: str | None, timestamp: str | None) -> tuple[str, str]:
+    """Both signature headers, or Unauthenticated: what can be checked before the body
+    is read."""
+    if not signature or not timestamp:
+        raise Unauthenticated("the signature headers are missing")
+    return signature, timestamp
+
+
 def verify(
     key: ec.EllipticCurvePublicKey,
     body: bytes,
@@ -72,8 +80,7 @@ def verify(
     max_age: timedelta,
 ) -> None:
     """Unauthenticated unless SendGrid signed exactly this body, recently."""
-    if not signature or not timestamp:
-        raise Unauthenticated("the signature headers are missing")
+    signature, timestamp = check_headers(signature, timestamp)
     try:
         der = base64.b64decode(signature, validate=True)
         key.verify(der, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))

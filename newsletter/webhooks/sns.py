@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from newsletter.webhooks.reports import (
     check_fresh,
     iso_time,
     json_body,
+    loads,
     text,
 )
 
@@ -163,7 +163,7 @@ def verify(
 def reports(message: SnsMessage) -> list[Report]:
     """The bounces and complaints in a Notification; nothing for any other content."""
     try:
-        notification = json.loads(message.message)
+        notification = loads(message.message)
     except ValueError:
         return []
     if not isinstance(notification, dict):

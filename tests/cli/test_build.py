@@ -207,3 +207,44 @@ def test_local_logo_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     written = tmp_path / "out" / "assets" / f"logo{logo.suffix}"
     assert written.read_bytes() == logo.read_bytes()
     assert f"/assets/logo{logo.suffix}" in (tmp_path / "out" / "email.html").read_text()
+
+
+def test_templates_folder_setting_overrides_a_packaged_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "my-templates"
+    mine.mkdir()
+    (mine / "seminar.txt.j2").write_text(
+        "OUR OWN LAYOUT: {{ record.title }}\n{{ personal.unsubscribe }}\n"
+    )
+    monkeypatch.setenv("NEWSLETTER_TEMPLATES_DIR", str(mine))
+    get_settings.cache_clear()
+    result = run(small_record(tmp_path), "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "email.txt").read_text().startswith("OUR OWN LAYOUT: A Small")
+    # The HTML template was not in the folder: the packaged one was used.
+    assert "A Small Seminar" in (tmp_path / "out" / "email.html").read_text()
+
+
+def test_missing_template_is_named_and_not_taken_for_a_write_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "my-templates"
+    mine.mkdir()
+    (mine / "seminar.txt.j2").write_text('{% include "footer.txt.j2" %}\n')
+    monkeypatch.setenv("NEWSLETTER_TEMPLATES_DIR", str(mine))
+    get_settings.cache_clear()
+    result = run(small_record(tmp_path), "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: template 'footer.txt.j2' (used by seminar.txt.j2)")
+    assert str(mine) in result.stderr
+    assert "cannot write" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_write_error_names_the_output_folder(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "a-file" / "out"
+    result = run(small_record(tmp_path), "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: cannot write {out}: ")

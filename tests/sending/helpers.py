@@ -138,6 +138,7 @@ class Row:
     committed_at: datetime | None
     hard_bounce: bool
     not_before: datetime | None
+    unanswered: int = 0
 
 
 def rows(campaign_id: int) -> dict[str, Row]:
@@ -156,6 +157,7 @@ def rows(campaign_id: int) -> dict[str, Row]:
                 d.committed_at,
                 d.hard_bounce,
                 d.not_before,
+                d.unanswered,
             )
             for d in found
         }

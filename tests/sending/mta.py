@@ -12,10 +12,19 @@ It records every accepted message (recipient and Message-ID), can slow down its 
 the dot, and calls `on_event(kind)` at two moments a test may want to kill the client in:
 "data" (the 354 reply has gone out: the client is writing the content) and "dot" (the
 dot has been read, the reply not yet sent).
+
+Two ways to misbehave, for the tests of lost replies and outages:
+- `drop_every=N`: every N-th end of data read gets no reply, the connection is closed
+  instead; the odd ones of those are kept (accepted), the even ones discarded, as by a
+  server that dies after or before committing the message;
+- `stop()` and `start()`: a restart on the same port. A message is accepted exactly when
+  its 250 reply goes out (a dot read while stopping is discarded), so a restart by
+  itself never makes a copy the client does not know of.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -41,29 +50,59 @@ class Mta:
     accepted: list[Received] = field(default_factory=list)
     # DATA left unfinished by a closed connection: (recipient, bytes read so far).
     unfinished: list[tuple[str, bytes]] = field(default_factory=list)
+    drop_every: int = 0
+    # The ends of data that got no reply: (recipient, Message-ID, kept).
+    dropped: list[tuple[str, str, bool]] = field(default_factory=list)
     port: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        # Held while a message is taken and answered, and while stopping.
+        self._gate = threading.Lock()
+        self._dots = 0
+        self._sessions: set[socket.socket] = set()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._closing = False
-        self._thread = threading.Thread(target=self._accept, daemon=True)
 
     def __enter__(self) -> Mta:
-        self._thread.start()
+        self._listen()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._closing = True
-        self._listener.close()
+        self.stop()
 
-    def _accept(self) -> None:
+    def stop(self) -> None:
+        """Stop listening and cut every open connection, as a server going down does."""
+        with self._gate:
+            self._closing = True
+            # shutdown() wakes the accept() blocked on it; close() alone would not.
+            for sock in (self._listener, *self._sessions):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+
+    def start(self) -> None:
+        """Listen again on the same port after `stop()`."""
+        with self._gate:
+            self._listener = socket.create_server(("127.0.0.1", self.port))
+            self._closing = False
+        self._listen()
+
+    def _listen(self) -> None:
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
         while not self._closing:
             try:
-                connection, _ = self._listener.accept()
+                connection, _ = listener.accept()
             except OSError:
                 return
+            with self._gate:
+                if self._closing:
+                    connection.close()
+                    return
+                self._sessions.add(connection)
             threading.Thread(target=self._session, args=(connection,), daemon=True).start()
 
     def _event(self, kind: str) -> None:
@@ -71,6 +110,13 @@ class Mta:
             self.on_event(kind)
 
     def _session(self, connection: socket.socket) -> None:
+        try:
+            self._converse(connection)
+        finally:
+            with self._gate:
+                self._sessions.discard(connection)
+
+    def _converse(self, connection: socket.socket) -> None:
         with connection, connection.makefile("rb") as reader:
             send = connection.sendall
             try:
@@ -114,15 +160,28 @@ class Mta:
             lines.append(line[1:] if line.startswith(b".") else line)
         data = b"".join(lines)
         found = _MESSAGE_ID.search(data)
-        with self._lock:
-            self.accepted.append(
-                Received(recipient, found.group(1).decode() if found else "", data)
-            )
-            number = len(self.accepted)
+        received = Received(recipient, found.group(1).decode() if found else "", data)
         self._event("dot")
         if self.reply_delay:
             time.sleep(self.reply_delay)
-        send(f"250 2.0.0 Ok: queued as M{number:06d}\r\n".encode())
+        with self._gate:
+            if self._closing:
+                with self._lock:
+                    self.unfinished.append((recipient, data))
+                return False
+            self._dots += 1
+            drop = bool(self.drop_every) and self._dots % self.drop_every == 0
+            keep = not drop or (self._dots // self.drop_every) % 2 == 1
+            with self._lock:
+                if keep:
+                    self.accepted.append(received)
+                if drop:
+                    self.dropped.append((recipient, received.message_id, keep))
+                number = len(self.accepted)
+            if drop:
+                # Closed by the caller, without a word about the message.
+                return False
+            send(f"250 2.0.0 Ok: queued as M{number:06d}\r\n".encode())
         return True
 
     def counts(self) -> dict[tuple[str, str], int]:

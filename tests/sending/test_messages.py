@@ -156,9 +156,12 @@ def test_list_labels_are_dns_labels(name: str, label: str) -> None:
     assert list_label(name, 7) == label
 
 
-def test_a_list_name_outside_ascii_is_left_for_header_encoding() -> None:
-    assert list_id_header("Üyeler", 3, "example.org") == "Üyeler <uyeler.example.org>"
-    assert list_id_header('say "hi"', 3, "example.org") == '"say hi" <say-hi.example.org>'
+def test_a_list_name_outside_ascii_is_written_as_encoded_words() -> None:
+    assert (
+        list_id_header("Üyeler", 3, "example.org")
+        == "=?utf-8?b?w5x5ZWxlcg==?= <uyeler.example.org>"
+    )
+    assert list_id_header('say "hi"', 3, "example.org") == '"say \\"hi\\"" <say-hi.example.org>'
 
 
 def test_the_envelope_sender_is_the_return_path_or_the_from_address() -> None:

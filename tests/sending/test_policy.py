@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from newsletter.sending.policy import (
+    UNANSWERED,
+    OutageWatch,
     RetryPolicy,
     StormWatch,
     backoff,
@@ -135,3 +137,47 @@ def test_an_unanswered_hand_over_counts_as_sent_once_and_feeds_the_storm_watch()
     watch = StormWatch(3)
     assert watch.feed([unanswered, unanswered]) is None
     assert watch.feed([unanswered]) is not None
+
+
+def test_a_dot_without_a_reply_is_sent_again_and_noted_for_good() -> None:
+    lost = Outcome(Status.RETRY, detail="connection lost before the reply", unanswered=True)
+    again = decide(lost, 0, POLICY, now=NOW, jitter=0.0)
+    assert (again.state, again.attempts, again.unanswered) == (DeliveryState.PENDING, 1, 1)
+    assert again.not_before == NOW + timedelta(seconds=5)
+    assert again.detail == (
+        f"{UNANSWERED} (connection lost before the reply); to be sent again, same Message-ID"
+    )
+    # The next try's reply does not wipe the note: a copy may be in the mailbox already.
+    sent = Outcome(Status.SENT, provider_id="Q1", detail="250 2.0.0 Ok: queued as Q1")
+    done = decide(sent, 1, POLICY, now=NOW, jitter=0.0, unanswered_before=1)
+    assert (done.state, done.unanswered, done.provider_id) == (DeliveryState.SENT, 1, "Q1")
+    assert done.detail == f"250 2.0.0 Ok: queued as Q1; earlier {UNANSWERED}"
+    last = decide(lost, 3, POLICY, now=NOW, jitter=0.0, unanswered_before=3)
+    assert (last.state, last.unanswered) == (DeliveryState.FAILED, 4)
+    assert last.detail.startswith(f"{UNANSWERED} (gave up after 4 attempts")
+    # Without a lost reply, nothing is noted.
+    assert decide(sent, 0, POLICY, now=NOW, jitter=0.0).unanswered == 0
+
+
+def test_an_outage_backs_off_until_its_window_ends_and_any_answer_ends_it() -> None:
+    watch = OutageWatch(30, base=1, cap=8)
+    down = Outcome(Status.RETRY, detail="cannot connect: refused", unreachable=True)
+    answered = Outcome(Status.RETRY, detail="451 4.7.1 later")
+    assert watch.delay(NOW) == 0
+    now, waits = NOW, []
+    while (reason := watch.feed([down, down], now)) is None:
+        waits.append(watch.delay(now))
+        now += timedelta(seconds=waits[-1])
+    assert waits == [1, 2, 4, 8, 8, 7]
+    assert reason == (
+        "the server could not be reached for 30 s (NEWSLETTER_OUTAGE_WINDOW is 30); "
+        "the last: cannot connect: refused"
+    )
+    # One message the server answered (even a deferral) and the outage is over.
+    watch = OutageWatch(30, base=1, cap=8)
+    assert watch.feed([down], NOW) is None
+    assert watch.feed([down, answered], NOW + timedelta(seconds=29)) is None
+    assert watch.delay(NOW) == 0
+    assert watch.feed([down], NOW + timedelta(seconds=40)) is None
+    with pytest.raises(ValueError):
+        OutageWatch(-1)

@@ -143,9 +143,31 @@ def test_invalid_utf8_is_an_error_and_changes_nothing(db: str, tmp_path: Path) -
     new_list("members")
     path = tmp_path / "in.csv"
     path.write_bytes(b"email\na@example.org\nb\xff@example.org\n")
-    with pytest.raises(ImportFileError, match="not UTF-8"):
+    with pytest.raises(ImportFileError, match="line 3: not UTF-8"):
         run_import("members", path, chunk_size=1)
     assert table_counts()["subscribers"] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        # The decoder reads ahead: a bad byte on line 2 used to be blamed on the header.
+        (b"email\nb\xff@example.org\n", 2),
+        (b"\xef\xbb\xbfemail\r\na@example.org\r\nb\xff@example.org\r\n", 3),
+        (b"email\ra@example.org\rb\xff@example.org\r", 3),  # old Mac line ends
+        (b'email,note\na@example.org,"one\ntwo\nthree"\nb@example.org,\xe9\n', 5),
+        (b"email\na@example.org\nb@example.org,\xc3", 3),  # cut off at the end of the file
+        (b"\xff" + b"email\n", 1),
+    ],
+)
+def test_an_undecodable_byte_is_reported_on_its_own_line(
+    db: str, tmp_path: Path, content: bytes, line: int
+) -> None:
+    new_list("members")
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+    with pytest.raises(ImportFileError, match=f": line {line}: not UTF-8 text"):
+        run_import("members", path)
 
 
 def test_duplicates_are_found_across_chunks_case_insensitively(db: str, tmp_path: Path) -> None:

@@ -13,10 +13,12 @@ from newsletter.store.optin import (
     TooManySignups,
     confirm,
     mail_failed,
+    prepare_confirmation,
+    record_signup,
     request_signup,
 )
 from newsletter.store.subscriptions import suppress, unsubscribe
-from tests.web.helpers import new_list, new_member, rows
+from tests.web.helpers import new_list, new_member, rows, snapshot
 
 LIMITS = SignupLimits(per_ip=3, interval=timedelta(minutes=10), window=timedelta(hours=1))
 
@@ -80,3 +82,33 @@ def test_each_client_address_has_a_limit_and_bad_addresses_are_refused(db: str) 
     assert _request(list_id, "p9@example.org", ip="192.0.2.9") is not None
     with pytest.raises(InvalidAddress):
         _request(list_id, "not an address", ip="192.0.2.10")
+
+
+def test_recording_a_sign_up_writes_the_same_for_every_address(db: str) -> None:
+    list_id = new_list("members")
+    new_member("active@example.org", list_id)
+    with session_scope(write=True) as session:
+        suppress(session, "bounced@example.org", SuppressionReason.BOUNCED, source="test")
+
+    for email in ("new@example.org", "active@example.org", "bounced@example.org"):
+        before = snapshot()
+        with session_scope(write=True) as session:
+            signup = record_signup(session, list_id, email, name="N", ip="192.0.2.1", limits=LIMITS)
+        after = snapshot()
+        # One more sign-up request, not yet mailed; nothing else is looked at or written.
+        assert {table for table in after if after[table] != before[table]} == {"signup_requests"}
+        assert len(after["signup_requests"]) == len(before["signup_requests"]) + 1
+        assert rows("SELECT mailed FROM signup_requests WHERE id = :i", i=signup.request_id) == [
+            (False,)
+        ]
+
+    # Deciding afterwards: only the new address gets a confirmation.
+    with session_scope(write=True) as session:
+        signups = [
+            record_signup(session, list_id, email, name="N", ip="192.0.2.2", limits=LIMITS)
+            for email in ("other@example.org", "active@example.org")
+        ]
+    with session_scope(write=True) as session:
+        decided = [prepare_confirmation(session, signup, limits=LIMITS) for signup in signups]
+    assert decided[0] is not None and decided[0].email == "other@example.org"
+    assert decided[1] is None

@@ -50,3 +50,9 @@ def test_addresses() -> None:
 
 def test_content_is_untouched(content: Content) -> None:
     assert shared_headers(content) == dict(content.headers)
+
+
+def test_recipient_display_decodes_an_encoded_word_name_first() -> None:
+    # "=?utf-8?b?...?=" of "Eve\r\nBcc: x@y.example": one line, never a word to decode.
+    message = make_message(1, "a@x.org", name="=?utf-8?b?RXZlDQpCY2M6IHhAeS5leGFtcGxl?=")
+    assert recipient_display(message) == '"Eve Bcc: x@y.example" <a@x.org>'

@@ -143,7 +143,7 @@ def test_421_reconnects_and_sends_the_message_once_more(content: Content) -> Non
     assert mailbox.sessions == 2
 
 
-def test_421_twice_is_retry(content: Content) -> None:
+def test_421_twice_is_an_unreachable_retry(content: Content) -> None:
     reply = "421 4.3.2 Service shutting down"
     mailbox = Mailbox({"r1@example.net": [("rcpt", reply), ("rcpt", reply)]})
     with (
@@ -153,6 +153,7 @@ def test_421_twice_is_retry(content: Content) -> None:
         outcomes = t.send_batch(content, messages(2))
     assert outcomes[0].status is Status.RETRY
     assert outcomes[0].detail == reply
+    assert outcomes[0].unreachable
     assert outcomes[1].status is Status.SENT
     assert mailbox.recipients() == ["r2@example.net"]
 
@@ -206,24 +207,27 @@ def test_a_connection_dropped_twice_for_one_message_is_retry(content: Content) -
         outcomes = t.send_batch(content, messages(2))
     assert outcomes[0].status is Status.RETRY
     assert "connection lost" in outcomes[0].detail
+    assert outcomes[0].unreachable
     assert outcomes[1].status is Status.SENT
     assert mailbox.recipients() == ["r2@example.net"]
 
 
-def test_a_drop_after_the_end_of_data_counts_as_sent_and_is_never_sent_again(
-    content: Content,
-) -> None:
-    # The server had the whole message; whether it queued it is unknown. Sending it again
-    # could duplicate it, so it counts as sent (at most once), with a detail saying so.
+def test_a_drop_after_the_end_of_data_is_unanswered_and_taken_back(content: Content) -> None:
+    # A server accepts a message only with its reply (RFC 5321, 6.1): without one the
+    # message is to be sent again (by the runner, later), so the journal's mark is taken
+    # back and the outcome says a copy may already be there.
     mailbox = Mailbox({"r2@example.net": [("data", "drop")]})
+    journal = RecordingJournal()
     with (
         smtp_server(mailbox) as port,
         transport_for(f"smtp://127.0.0.1:{port}", connections=1) as t,
     ):
-        outcomes = t.send_batch(content, messages(3))
-    assert [o.status for o in outcomes] == [Status.SENT] * 3
-    assert "after the end of data" in outcomes[1].detail
-    assert "unconfirmed" in outcomes[1].detail
+        outcomes = t.send_batch(content, messages(3), journal)
+    assert [o.status for o in outcomes] == [Status.SENT, Status.RETRY, Status.SENT]
+    assert outcomes[1].unanswered and not outcomes[1].unreachable
+    assert "after the end of data, before the reply" in outcomes[1].detail
+    assert journal.taken_back == [2]
+    # Not tried again within the batch: that is the runner's job, after a backoff.
     assert mailbox.recipients() == ["r1@example.net", "r3@example.net"]
     assert mailbox.sessions == 2
 
@@ -315,6 +319,7 @@ def test_a_refused_connection_raises_a_transient_transport_error(content: Conten
     ):
         t.send_batch(content, messages(2))
     assert error.value.permanent is False
+    assert error.value.unreachable is True
 
 
 def test_a_server_going_away_mid_batch_leaves_the_rest_for_later(content: Content) -> None:
@@ -330,6 +335,7 @@ def test_a_server_going_away_mid_batch_leaves_the_rest_for_later(content: Conten
         t.close()
     assert [o.status for o in outcomes] == [Status.RETRY] * 3
     assert all("cannot connect" in o.detail for o in outcomes)
+    assert all(o.unreachable for o in outcomes)
 
 
 # Authentication and TLS

@@ -9,8 +9,10 @@ import functools
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, cast
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, select, text
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,7 @@ from newsletter.store.lists import create_list
 from newsletter.store.models import Membership, MembershipStatus, Subscriber
 from newsletter.store.subscriptions import subscribe
 from newsletter.tokens import Purpose, Token
+from newsletter.web.context import WebContext
 from tests.compose.helpers import compose
 
 BAD_LINK_TITLE = "This link does not work"
@@ -145,6 +148,22 @@ def form_action(html: str, value: str | None = None) -> str:
         if value is None or f'name="action" value="{value}"' in match.group(2):
             return match.group(1)
     raise AssertionError(f"no form with action {value!r} in the page")
+
+
+def form_fields(html: str, value: str) -> dict[str, str]:
+    """The hidden fields of the form with a hidden action=`value`: what its button posts."""
+    for match in re.finditer(r'<form method="post" action="[^"]+"(.*?)</form>', html, re.S):
+        if f'name="action" value="{value}"' in match.group(1):
+            return dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', match.group(1)))
+    raise AssertionError(f"no form with action {value!r} in the page")
+
+
+def mail_settled(client: TestClient, timeout: float = 10.0) -> None:
+    """Wait until the app has sent (or failed to send) every mail it queued: pages
+    answer before their mail goes (newsletter.web.outbox)."""
+    context = cast(FastAPI, client.app).state.context
+    assert isinstance(context, WebContext)
+    assert context.outbox.wait_idle(timeout), f"the app's mail was not sent within {timeout} s"
 
 
 def parse(data: bytes) -> EmailMessage:

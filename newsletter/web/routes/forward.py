@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
-from newsletter.store.addresses import InvalidAddress
+from newsletter.store.addresses import InvalidAddress, normalise
 from newsletter.store.forwards import (
     ForwardLimits,
     ForwardOutcome,
@@ -30,7 +30,7 @@ from newsletter.web.context import WebContext, client_ip, get_context
 from newsletter.web.db import reading, writing
 from newsletter.web.forms import Form, read_form
 from newsletter.web.forwarding import MAX_NOTE, clean_note, forward_mail
-from newsletter.web.mail import send
+from newsletter.web.mail import send, to_header
 from newsletter.web.pages import BadLink, error_page, render
 
 router = APIRouter()
@@ -77,6 +77,7 @@ def _forward(ctx: WebContext, token: Token, token_text: str, form: Form, ip: str
             note=note,
             error=f"Please keep the note to {MAX_NOTE} characters (it has {len(note)}).",
         )
+    _check_mailable(friend)
     limits = ctx.limits
     try:
         with writing(ctx) as session:
@@ -136,6 +137,16 @@ def _forward(ctx: WebContext, token: Token, token_text: str, form: Form, ip: str
             "token": token_text,
         },
     )
+
+
+def _check_mailable(friend: str) -> None:
+    """MessageError (a 400 page saying why) before anything is recorded, for an address
+    no mail header can hold. An invalid address is claim_forward's to report."""
+    try:
+        address = normalise(friend).email
+    except InvalidAddress:
+        return
+    to_header(address, "")
 
 
 def _send(ctx: WebContext, forwarding: _Forwarding, friend: str, note: str) -> bool:

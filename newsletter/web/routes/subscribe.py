@@ -1,11 +1,16 @@
 """Joining a list with double opt-in: `/subscribe/{list}` and the confirmation link `/c/{token}`.
 
 The sign-up page answers the same whatever the store knows about the address (see
-`newsletter.store.optin` for who gets a confirmation mail). The membership stays
-`unconfirmed`, and so is never mailed by a campaign, until the link's button is pressed.
+`newsletter.store.optin` for who gets a confirmation mail), and as soon: up to the answer
+every address gets the same work (its request is recorded); whether it gets a mail is
+decided, and the mail sent, after the answer by the app's outbox (`newsletter.web.outbox`).
+The membership stays `unconfirmed`, and so is never mailed by a campaign, until the
+link's button is pressed.
 """
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
@@ -13,16 +18,19 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
+from newsletter.headers import MessageError
 from newsletter.personalize import clean_value
-from newsletter.store.addresses import InvalidAddress
+from newsletter.store.addresses import InvalidAddress, normalise
 from newsletter.store.errors import SuppressedError
 from newsletter.store.models import MailingList, MembershipStatus
 from newsletter.store.optin import (
+    Signup,
     SignupLimits,
     TooManySignups,
     confirm,
     mail_failed,
-    request_signup,
+    prepare_confirmation,
+    record_signup,
 )
 from newsletter.store.subscriptions import TokenTarget
 from newsletter.tokens import Token
@@ -31,10 +39,11 @@ from newsletter.web.confirmation import confirmation_mail
 from newsletter.web.context import WebContext, client_ip, get_context
 from newsletter.web.db import reading, writing
 from newsletter.web.forms import Form, read_form
-from newsletter.web.mail import send
+from newsletter.web.mail import send, to_header
 from newsletter.web.pages import error_page, render
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 MAX_NAME = 200
 MAX_EMAIL = 320
@@ -65,20 +74,21 @@ def _subscribe(ctx: WebContext, list_name: str, form: Form, ip: str) -> HTMLResp
     if form.get("website"):
         # Only a robot fills the hidden field: answer as usual, do nothing.
         return _thanks(ctx, mailing_list, email[:MAX_EMAIL])
+    problem = _unmailable(email, name)
+    if problem is not None:
+        return _form(
+            ctx, mailing_list, email=email[:MAX_EMAIL], name=name, error=problem, status_code=400
+        )
     limits = ctx.limits
+    signup_limits = SignupLimits(
+        per_ip=limits.signups_per_ip,
+        interval=limits.confirmation_interval,
+        window=limits.window,
+    )
     try:
         with writing(ctx) as session:
-            confirmation = request_signup(
-                session,
-                mailing_list.id,
-                email,
-                name=name,
-                ip=ip,
-                limits=SignupLimits(
-                    per_ip=limits.signups_per_ip,
-                    interval=limits.confirmation_interval,
-                    window=limits.window,
-                ),
+            signup = record_signup(
+                session, mailing_list.id, email, name=name, ip=ip, limits=signup_limits
             )
     except InvalidAddress:
         return _form(
@@ -98,16 +108,43 @@ def _subscribe(ctx: WebContext, list_name: str, form: Form, ip: str) -> HTMLResp
             "Please try again later.",
             retry_after=limits.window_seconds,
         )
+    # Whether the address is new, active or suppressed is looked at only after the answer.
+    list_name = mailing_list.name
+    ctx.outbox.submit(
+        f"confirm the sign-up of {signup.email}",
+        lambda: _confirm_later(ctx, signup, signup_limits, list_name),
+    )
+    return _thanks(ctx, mailing_list, email[:MAX_EMAIL])
+
+
+def _unmailable(email: str, name: str) -> str | None:
+    """Why no mail could be written to this address, if none could: said before anything
+    is recorded (the mail itself goes later). An invalid address is record_signup's."""
+    try:
+        to_header(normalise(email).email, name)
+    except InvalidAddress:
+        return None
+    except MessageError as exc:
+        return f"We cannot send mail to this address: {exc}."
+    return None
+
+
+def _confirm_later(ctx: WebContext, signup: Signup, limits: SignupLimits, list_name: str) -> None:
+    """After the answer (in the outbox): the membership and the confirmation mail, if the
+    address gets one. Failures are logged (by `send`, or by the outbox with a traceback)."""
+    try:
+        with writing(ctx) as session:
+            confirmation = prepare_confirmation(session, signup, limits=limits)
     except IntegrityError:
-        # A concurrent request for the same new address won; it sends the mail.
-        confirmation = None
-    if confirmation is not None and not send(
-        ctx.settings, confirmation_mail(ctx, confirmation, mailing_list.name)
-    ):
-        # Answer the same (the page must not depend on the address), but let a retry mail.
+        # A concurrent request (another process) for the same new address won; it mails.
+        log.info("a concurrent sign-up of %s sends the confirmation", signup.email)
+        return
+    if confirmation is None:
+        return
+    if not send(ctx.settings, confirmation_mail(ctx, confirmation, list_name)):
+        # The mail did not go: the next request for the address may send one at once.
         with writing(ctx) as session:
             mail_failed(session, confirmation.request_id)
-    return _thanks(ctx, mailing_list, email[:MAX_EMAIL])
 
 
 @router.get("/c/{token}")

@@ -9,8 +9,12 @@
   membership version: every older link stops working, so it redirects (303) to the page
   under the new link;
 - POST with neither changes nothing and answers 400 with the page and its button. The
-  signed token is what authorises the change, so no CSRF token is needed; requiring one
+  signed token is what authorises leaving, so no CSRF token is needed; requiring one
   of the two fields only keeps a stray or garbled POST from unsubscribing anyone.
+Coming back is consent to be mailed again, so it must come from a page the subscriber
+saw: `action=resubscribe` counts only with the page's form token (newsletter.web.form_tokens,
+bound to the link and valid for an hour). Without one (a bare POST to the mail's link) it
+changes nothing and answers 403 with the page, whose button then works.
 Repeating any of them is harmless: the store changes nothing the second time.
 
 Unsubscribing records an event with its source ("one-click" or "web") and the client IP.
@@ -35,7 +39,14 @@ from newsletter.store.subscriptions import TokenTarget, resubscribe, unsubscribe
 from newsletter.tokens import Token
 from newsletter.web.access import current, fresh_token, list_of, suppression_reason, verified
 from newsletter.web.context import WebContext, client_ip, get_context
-from newsletter.web.db import reading, writing, writing_core
+from newsletter.web.db import (
+    ATTEMPT_BUSY_MS,
+    reading,
+    retry_when_locked,
+    writing,
+    writing_core,
+)
+from newsletter.web.form_tokens import form_token, form_token_valid
 from newsletter.web.forms import Form, read_form
 from newsletter.web.pages import PRIVATE_HEADERS, BadLink, render
 
@@ -43,6 +54,8 @@ router = APIRouter()
 
 ONE_CLICK_FIELD = "List-Unsubscribe"
 ONE_CLICK_VALUE = "One-Click"
+RESUBSCRIBE_FORM = "resubscribe"
+PREFERENCES_FORM = "preferences"
 
 
 @router.get("/u/{token}")
@@ -68,12 +81,19 @@ async def unsubscribe_post(request: Request, token: str) -> Response:
         await run_in_threadpool(_one_click, ctx, parsed, ip)
         return PlainTextResponse("You are unsubscribed.\n", headers=PRIVATE_HEADERS)
     action = form.get("action")
-    return await run_in_threadpool(_page_action, ctx, parsed, action, ip)
+    # Coming back needs the form token of a page we showed (see newsletter.web.form_tokens).
+    from_our_page = form_token_valid(ctx.key, RESUBSCRIBE_FORM, token, form.get("form_token"))
+    return await run_in_threadpool(_page_action, ctx, parsed, action, ip, from_our_page)
 
 
 def _one_click(ctx: WebContext, token: Token, ip: str) -> None:
+    # RFC 8058 senders do not retry: a locked database is waited out here, not answered 500.
+    retry_when_locked(lambda: _one_click_once(ctx, token, ip), what="one-click")
+
+
+def _one_click_once(ctx: WebContext, token: Token, ip: str) -> None:
     if token.list_id:
-        with writing_core(ctx) as connection:
+        with writing_core(ctx, busy_ms=ATTEMPT_BUSY_MS) as connection:
             try:
                 unsubscribe_list_token(connection, token, source="one-click", detail=ip)
             except TokenError:
@@ -84,7 +104,9 @@ def _one_click(ctx: WebContext, token: Token, ip: str) -> None:
         unsubscribe(session, target.subscriber.id, None, source="one-click", detail=ip)
 
 
-def _page_action(ctx: WebContext, token: Token, action: str, ip: str) -> HTMLResponse:
+def _page_action(
+    ctx: WebContext, token: Token, action: str, ip: str, from_our_page: bool
+) -> HTMLResponse:
     if action not in ("unsubscribe", "resubscribe"):
         # Neither the one-click field nor one of our buttons: change nothing.
         with reading(ctx) as session:
@@ -101,6 +123,11 @@ def _page_action(ctx: WebContext, token: Token, action: str, ip: str) -> HTMLRes
         if target.membership is None:
             # A token for everything: coming back is chosen list by list.
             return _preferences_redirect(ctx, target)
+        if not from_our_page:
+            # A bare POST to the link (or a page too old): nothing changes; the page
+            # offers the button again, with a form token that works.
+            state = "unclear" if _subscribed(session, target) else "left"
+            return _unsubscribe_view(ctx, session, target, state, status_code=403, again=True)
         try:
             resubscribe(
                 session, target.subscriber.id, target.membership.list_id, source="web", detail=ip
@@ -129,9 +156,12 @@ def _unsubscribe_view(
     state: str,
     *,
     status_code: int = 200,
+    again: bool = False,
 ) -> HTMLResponse:
     mailing_list = list_of(session, target)
     reason = _suppression_reason(session, target)
+    # The token of the membership as it is now: new after a resubscription.
+    token = fresh_token(ctx, target, "u")
     return render(
         ctx,
         "unsubscribe.html",
@@ -140,10 +170,12 @@ def _unsubscribe_view(
             "state": state,
             "email": target.subscriber.email,
             "list_name": mailing_list.name if mailing_list is not None else "",
-            # The token of the membership as it is now: new after a resubscription.
-            "token": fresh_token(ctx, target, "u"),
+            "token": token,
             "preferences_token": fresh_token(ctx, target, "p"),
             "can_resubscribe": target.membership is not None and reason in (None, "unsubscribed"),
+            "resubscribe_token": form_token(ctx.key, RESUBSCRIBE_FORM, token),
+            # A resubscription refused for want of a form token: nothing was changed.
+            "again": again,
         },
         status_code=status_code,
     )
@@ -184,10 +216,17 @@ async def preferences_post(request: Request, token: str) -> Response:
     ctx = get_context(request)
     parsed = verified(ctx, token, "p")
     form = await read_form(request)
-    return await run_in_threadpool(_save_preferences, ctx, parsed, form, client_ip(request))
+    # Joining a list is consent to be mailed, as on the unsubscribe page: only with the
+    # form token of a page we showed. Leaving needs no more than the signed link.
+    from_our_page = form_token_valid(ctx.key, PREFERENCES_FORM, token, form.get("form_token"))
+    return await run_in_threadpool(
+        _save_preferences, ctx, parsed, form, client_ip(request), from_our_page
+    )
 
 
-def _save_preferences(ctx: WebContext, token: Token, form: Form, ip: str) -> HTMLResponse:
+def _save_preferences(
+    ctx: WebContext, token: Token, form: Form, ip: str, from_our_page: bool
+) -> HTMLResponse:
     action = form.get("action")
     with writing(ctx) as session:
         target = current(session, token)
@@ -202,6 +241,10 @@ def _save_preferences(ctx: WebContext, token: Token, form: Form, ip: str) -> HTM
         wanted = {int(value) for value in form.all("list") if value.isdigit()}
         memberships = _memberships(session, subscriber_id)
         suppressed = _suppression_reason(session, target) is not None
+        if not from_our_page:
+            # A bare POST (a scanner, a forged form, a page too old): nothing changes,
+            # and the page offers the form again with a token that works.
+            return _preferences_view(ctx, session, target, status_code=403)
         # Leaving first, so a refused comeback (below) cannot undo a choice to leave.
         for membership, _ in memberships:
             if (
@@ -254,12 +297,14 @@ def _preferences_view(
         )
         for membership, mailing_list in _memberships(session, target.subscriber.id)
     ]
+    token = fresh_token(ctx, target, "p")
     values: dict[str, Any] = {
         "title": "Your subscriptions",
         "email": target.subscriber.email,
         "lists": choices,
-        "token": fresh_token(ctx, target, "p"),
-        "notice": notice or ("Nothing was changed." if status_code == 400 else ""),
+        "token": token,
+        "form_token": form_token(ctx.key, PREFERENCES_FORM, token),
+        "notice": notice or ("Nothing was changed." if status_code in (400, 403) else ""),
         "refused": refused,
     }
     return render(ctx, "preferences.html", values, status_code=status_code)

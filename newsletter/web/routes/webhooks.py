@@ -2,9 +2,14 @@
 
 Each checks its provider's authentication (see newsletter.webhooks), then acts on the
 reports in one transaction (newsletter.store.bounces) and answers 200 with a one-line
-summary. Answers:
+summary. Authentication comes before parsing wherever the provider allows it: Postmark's
+credentials and the presence of SendGrid's signature headers before the body is even read,
+SendGrid's signature over the raw body before it is parsed. SNS and Mailgun sign fields
+inside the JSON, so theirs is parsed first, by a parser that turns every failure
+(including nesting too deep to parse) into a 400. Answers:
 - 404 while the provider's credential is not configured (the same page as any unknown path);
-- 400 for a body that is not the provider's format, 413 for one too big to be;
+- 400 for a body that is not the provider's format (not UTF-8 JSON, or JSON of the wrong
+  shape), 413 for one too big to be;
 - 401 (Postmark, with a challenge) or 403 for a failed check: a wrong signature or
   credential, an SNS certificate from elsewhere, a topic not configured, a timestamp
   outside NEWSLETTER_WEBHOOK_MAX_AGE;
@@ -77,11 +82,15 @@ async def sendgrid_webhook(request: Request) -> Response:
     signature = request.headers.get(sendgrid.SIGNATURE_HEADER)
     timestamp = request.headers.get(sendgrid.TIMESTAMP_HEADER)
 
+    def check() -> None:
+        sendgrid.check_headers(signature, timestamp)
+
     def read(body: bytes) -> list[Report] | str:
+        # Parsed only once the signature over the raw body holds.
         sendgrid.verify(key, body, signature, timestamp, now=utcnow(), max_age=config.max_age)
         return sendgrid.reports(body)
 
-    return await _handle(request, read, sendgrid.PROVIDER)
+    return await _handle(request, read, sendgrid.PROVIDER, check)
 
 
 @router.post("/mailgun")
@@ -105,22 +114,27 @@ async def postmark_webhook(request: Request) -> Response:
         raise HTTPException(404)
     authorization = request.headers.get("authorization")
 
-    def read(body: bytes) -> list[Report] | str:
+    def check() -> None:
         postmark.check_credentials(authorization, credentials.user, credentials.password)
-        return postmark.reports(body)
 
-    return await _handle(request, read, postmark.PROVIDER)
+    return await _handle(request, postmark.reports, postmark.PROVIDER, check)
 
 
 async def _handle(
-    request: Request, read: Callable[[bytes], list[Report] | str], provider: str
+    request: Request,
+    read: Callable[[bytes], list[Report] | str],
+    provider: str,
+    check: Callable[[], None] | None = None,
 ) -> Response:
-    """Read the body, then (in a worker thread: crypto, SNS and the database block) verify
+    """Check what the headers alone can prove (`check`: a stranger's body is never read),
+    read the body, then (in a worker thread: crypto, SNS and the database block) verify
     it and act on its reports. `read` returns the reports, or a summary when there is
     nothing to act on."""
     ctx = get_context(request)
     ip = client_ip(request)
     try:
+        if check is not None:
+            check()
         body = await _body(request)
         return await run_in_threadpool(_verify_and_apply, ctx, read, body)
     except Rejected as exc:

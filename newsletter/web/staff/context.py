@@ -76,7 +76,11 @@ def staff(request: Request) -> Staff:
         raise LoginRequired
     with reading(ctx) as session:
         user = get_user(session, found.user_id)
-        if user is None or cookies.fingerprint(user.password_hash) != found.fingerprint:
+        if (
+            user is None
+            or cookies.fingerprint(user.password_hash) != found.fingerprint
+            or user.session_generation != found.generation
+        ):
             raise LoginRequired
         email = user.email
     return Staff(found.user_id, email, found, cookies.csrf_token(ctx.key, found))

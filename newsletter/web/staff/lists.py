@@ -1,8 +1,9 @@
 """Campaigns and lists: counts, CSV import with the per-row report, CSV export.
 
-The import runs in one write transaction through the store's importer (all or nothing),
-reporting every rejected row with its line; the export is the store's exporter, whose
-cells are safe to open in a spreadsheet.
+The import runs through the store's importer: all or nothing, yet in short write
+transactions that take their turn with the other writers of this process, so one-click
+unsubscribes go on meanwhile. It reports every rejected row with its line. The export
+is the store's exporter, whose cells are safe to open in a spreadsheet.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
-from newsletter.store.errors import ImportFileError
+from newsletter.store.errors import ImportBusyError, ImportFileError
 from newsletter.store.exporter import export_csv
 from newsletter.store.importer import ImportSummary, Rejection, import_csv
 from newsletter.store.lists import ListSummary, list_summaries
 from newsletter.store.models import MailingList, MembershipStatus
 from newsletter.web.context import WebContext, get_context
-from newsletter.web.db import reading, writing
+from newsletter.web.db import reading, write_turn
 from newsletter.web.staff.context import STAFF_HEADERS, Staff, checked_form, render, staff
 from newsletter.web.staff.reports import campaign_reports
 
@@ -112,14 +113,15 @@ def _import(ctx: WebContext, list_id: int, filename: str, data: bytes) -> Import
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / (Path(filename.replace("\\", "/")).name or "import.csv")
         path.write_bytes(data)
+        with reading(ctx) as session:
+            mailing_list = _list(session, list_id)
+        outcome = ImportOutcome(mailing_list.name, path.name)
         try:
-            with writing(ctx) as session:
-                mailing_list = _list(session, list_id)
-                outcome = ImportOutcome(mailing_list.name, path.name)
-                outcome.summary = import_csv(session, mailing_list, path, outcome)
-        except ImportFileError as exc:
-            with reading(ctx) as session:
-                outcome = ImportOutcome(_list(session, list_id).name, path.name)
+            outcome.summary = import_csv(
+                mailing_list, path, outcome, url=ctx.database_url, turn=lambda: write_turn(ctx)
+            )
+        except (ImportFileError, ImportBusyError) as exc:
+            outcome = ImportOutcome(mailing_list.name, path.name)
             outcome.error = str(exc).replace(str(path), path.name)
     return outcome
 

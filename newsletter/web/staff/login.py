@@ -2,18 +2,29 @@
 
 GET /login starts an anonymous session (account 0) so the form can carry a CSRF token;
 a successful POST replaces it with a new session (a new nonce: a session id fixed before
-login is worth nothing after it). Failed logins are counted per client address and per
-account; past either limit every login is refused, right or wrong, until the window ends.
+login is worth nothing after it). Failed logins are limited per client address and slowed
+down per account and address (see `newsletter.store.staff`); a refused try gets 429 with
+Retry-After, right password or wrong. The password is checked between two short
+transactions, never inside one. Logout raises the account's session generation, which
+ends every session of the account, not only this browser's.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from newsletter.store.staff import authenticate, login_limited
+from newsletter.store.staff import (
+    begin_login,
+    check_password,
+    end_sessions,
+    finish_login,
+    retry_after,
+)
 from newsletter.web.context import client_ip, get_context
 from newsletter.web.db import writing
 from newsletter.web.staff import session as cookies
@@ -59,17 +70,17 @@ async def login(request: Request) -> Response:
     password = form.get("password")[:MAX_PASSWORD]
     next_ = form.get("next")
     outcome = await run_in_threadpool(_check, request, email, password)
-    if outcome == "limited":
+    if isinstance(outcome, int):
         return _form(
             request,
             current,
             next_=next_,
             email=email,
-            error="Too many failed logins. Please wait a few minutes and try again.",
+            error=f"Too many failed logins. Please try again in {_seconds(outcome)}.",
             status_code=429,
-            headers={"Retry-After": str(ctx.settings.staff_login_window)},
+            headers={"Retry-After": str(outcome)},
         )
-    if isinstance(outcome, str):
+    if outcome is None:
         return _form(
             request,
             current,
@@ -78,32 +89,52 @@ async def login(request: Request) -> Response:
             error="The email address or the password is wrong.",
             status_code=401,
         )
-    user_id, print_ = outcome
-    fresh = cookies.new_session(user_id, print_, ctx.settings.staff_session_hours * 3600)
+    user_id, print_, generation = outcome
+    fresh = cookies.new_session(
+        user_id, print_, ctx.settings.staff_session_hours * 3600, generation
+    )
     response = RedirectResponse(safe_next(ctx, next_), status_code=303, headers=STAFF_HEADERS)
     set_cookie(response, ctx, cookies.encode(ctx.key, fresh))
     return response
 
 
-def _check(request: Request, email: str, password: str) -> tuple[int, str] | str:
+def _check(request: Request, email: str, password: str) -> tuple[int, str, int] | int | None:
+    """(account id, fingerprint, generation) for a right password, the seconds to wait
+    when the limits refuse the try, or None for a wrong password or unknown account."""
     ctx = get_context(request)
     ip = client_ip(request)
     with writing(ctx) as session:
-        if login_limited(session, email, ip, login_limits(ctx)):
-            return "limited"
-        user = authenticate(session, email, password, ip)
+        began = begin_login(session, email, ip, login_limits(ctx), ctx.clock())
+    if isinstance(began, timedelta):
+        return retry_after(began)
+    # argon2 with no transaction open: the writers' lock is free for one-click unsubscribes.
+    checked = check_password(began, password)
+    if not checked.ok:
+        return None
+    with writing(ctx) as session:
+        user = finish_login(session, began, checked, ctx.clock())
         if user is None:
-            return "wrong"
-        return user.id, cookies.fingerprint(user.password_hash)
+            return None
+        return user.id, cookies.fingerprint(user.password_hash), user.session_generation
+
+
+def _seconds(count: int) -> str:
+    return "1 second" if count == 1 else f"{count} seconds"
 
 
 @router.post("/logout")
 async def logout(request: Request, who: Staff = Depends(staff)) -> Response:
     ctx = get_context(request)
     await checked_form(request, who)
+    await run_in_threadpool(_end_sessions, request, who.user_id)
     response = RedirectResponse(f"{ctx.prefix}/staff/login", status_code=303, headers=STAFF_HEADERS)
     clear_cookie(response, ctx)
     return response
+
+
+def _end_sessions(request: Request, user_id: int) -> None:
+    with writing(get_context(request)) as session:
+        end_sessions(session, user_id)
 
 
 def _form(

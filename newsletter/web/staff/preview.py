@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from newsletter.settings import Settings
 from newsletter.web.context import get_context
 from newsletter.web.staff import records
 from newsletter.web.staff.context import STAFF_HEADERS, Staff, base, checked_form, render, staff
@@ -45,16 +46,7 @@ def _path(request: Request, record: str) -> Path:
 async def preview_page(request: Request, record: str = "", who: Staff = Depends(staff)) -> Response:
     settings = get_context(request).settings
     choices = records.available(settings)
-    values: dict[str, object] = {
-        "title": "Preview",
-        "section": "preview",
-        "choices": choices,
-        "record": record,
-        "records_dir": str(settings.records_dir),
-        "max_upload_kb": records.MAX_UPLOAD // 1024,
-        "shown": None,
-        "spam": None,
-    }
+    values = _page_values(settings, choices, record)
     if record:
         path = _path(request, record)
         shown = await run_in_threadpool(preview, settings, path)
@@ -63,6 +55,22 @@ async def preview_page(request: Request, record: str = "", who: Staff = Depends(
         if shown.ok:
             values["spam"] = await run_in_threadpool(spam_score, shown.message)
     return render(request, "preview.html", values, who=who)
+
+
+def _page_values(
+    settings: Settings, choices: list[records.RecordChoice], record: str
+) -> dict[str, object]:
+    return {
+        "title": "Preview",
+        "section": "preview",
+        "choices": choices,
+        "record": record,
+        "records_dir": str(settings.records_dir),
+        "max_upload_kb": records.MAX_UPLOAD // 1024,
+        "shown": None,
+        "spam": None,
+        "refused": None,
+    }
 
 
 @router.get("/preview/email")
@@ -89,11 +97,19 @@ async def upload(request: Request, who: Staff = Depends(staff)) -> Response:
         raise HTTPException(400, "Choose a record file to upload.")
     ctx = get_context(request)
     try:
-        record_id = records.save_upload(ctx.settings, sent.filename, sent.data)
+        with records.staged_upload(ctx.settings, sent.filename, sent.data) as staged:
+            # Loaded before it is kept: one that fails is shown to this uploader only.
+            shown = await run_in_threadpool(preview, ctx.settings, staged.path)
+            if shown.ok:
+                record_id = staged.keep()
     except records.UnknownRecord:
         raise HTTPException(
             400, "A record is a .yaml, .yml or .json file; that file is none of these."
         ) from None
+    if not shown.ok:
+        values = _page_values(ctx.settings, records.available(ctx.settings), "")
+        values["refused"] = shown.problems
+        return render(request, "preview.html", values, who=who, status_code=400)
     return RedirectResponse(
         f"{base(ctx)}/preview?record={record_id}", status_code=303, headers=STAFF_HEADERS
     )

@@ -9,6 +9,7 @@ URLs. Results are kept per file version: the page, its three frames and its poll
 from __future__ import annotations
 
 import base64
+import os
 import threading
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
@@ -99,8 +100,8 @@ def _build(settings: Settings, path: Path, current: str) -> Preview:
 
 
 def _relative(problem: str, path: Path) -> str:
-    # Staff see the record's name, not where the server keeps it.
-    return problem.replace(str(path), path.name)
+    # Staff see the record's name, not where the server keeps it (nor its photos).
+    return problem.replace(str(path), path.name).replace(f"{path.parent}{os.sep}", "")
 
 
 def _personalised(settings: Settings, issue: Issue) -> tuple[str, str, bytes]:

@@ -20,6 +20,7 @@ from newsletter.store.campaigns import (
     DeliveryState,
     delivery_counts,
     get_campaign,
+    may_be_duplicated,
 )
 
 RATE_WINDOW = 10.0
@@ -39,6 +40,8 @@ class CampaignProgress:
     failed: int
     skipped: int
     left: int
+    # Sent again after an end of data got no reply: a receiver may show two copies.
+    may_be_duplicated: int
     # Sent, failed or skipped: settled one way or another.
     done: int
     # Messages per second, over the last few seconds.
@@ -82,6 +85,7 @@ def campaign_progress(
         failed=counts[DeliveryState.FAILED],
         skipped=counts[DeliveryState.SKIPPED],
         left=left,
+        may_be_duplicated=may_be_duplicated(session, campaign_id).get(campaign_id, 0),
         done=sum(counts.values()) - left,
         rate=round(rate, 1),
         seconds_left=seconds_left,

@@ -4,12 +4,20 @@ A record is named by an id, never by a path from the request: `dir:<path inside 
 folder>` or `upload:<name>` (uploads live in <data_dir>/uploads). Resolving an id checks
 that the file is inside its folder and is a record file, so no request can read anything
 else on the server.
+
+An upload is staged in a hidden folder and kept only once it has loaded without problems:
+a record that fails (a YAML bomb, say) is never offered to the next staff member to open.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,8 +95,24 @@ def resolve(settings: Settings, record_id: str) -> Path:
     return path
 
 
-def save_upload(settings: Settings, filename: str, data: bytes) -> str:
-    """Keep an uploaded record; its id. Photos it names relative to itself will be missing."""
+@dataclass(frozen=True)
+class StagedUpload:
+    """An uploaded record written where no page offers it, until `keep` moves it."""
+
+    path: Path
+    folder: Path
+
+    def keep(self) -> str:
+        """Offer the upload for preview; its id."""
+        os.replace(self.path, self.folder / self.path.name)
+        return f"upload:{self.path.name}"
+
+
+@contextmanager
+def staged_upload(settings: Settings, filename: str, data: bytes) -> Iterator[StagedUpload]:
+    """Write an uploaded record under its final name in a hidden staging folder, removed
+    on leaving whether or not it was kept. Photos it names relative to itself will be
+    missing."""
     stem = Path(filename.replace("\\", "/")).name
     suffix = Path(stem).suffix.lower()
     if suffix not in SUFFIXES:
@@ -96,9 +120,14 @@ def save_upload(settings: Settings, filename: str, data: bytes) -> str:
     safe = _UNSAFE.sub("-", Path(stem).stem).strip(".-")[:60] or "record"
     folder = uploads_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{safe}-{secrets.token_hex(4)}{suffix}"
-    (folder / name).write_bytes(data)
-    return f"upload:{name}"
+    # Inside the uploads folder so keeping it is a rename; a folder, so `available` skips it.
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+    try:
+        path = staging / f"{safe}-{secrets.token_hex(4)}{suffix}"
+        path.write_bytes(data)
+        yield StagedUpload(path, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def version(path: Path) -> str:

@@ -1,10 +1,13 @@
 """The staff session cookie and the CSRF token tied to it.
 
 The cookie holds no secret, only a signed claim: the account id, a random session nonce,
-the expiry and a fingerprint of the account's password hash (changing the password ends
-every session). It is HMAC-SHA256 with the project's signing key, under a domain string
-of its own so no other signed value (a link token) can pass for it. Before login the
-cookie carries account 0: the login form's CSRF token needs a session to be tied to.
+the expiry, a fingerprint of the account's password hash and the account's session
+generation. Every request compares the last two with the account's row, so raising the
+generation (logout, `newsletter users passwd`, `newsletter users disable`) ends every
+session of the account at once, copies of the cookie included. It is HMAC-SHA256 with
+the project's signing key, under a domain string of its own so no other signed value (a
+link token) can pass for it. Before login the cookie carries account 0: the login form's
+CSRF token needs a session to be tied to.
 
 The CSRF token is an HMAC of the nonce (a synchronizer token): a page of ours can put it
 in a form, another site cannot read it, and a new login gets a new nonce, so a token seen
@@ -23,7 +26,7 @@ import time
 from dataclasses import dataclass
 
 COOKIE = "nl_staff"
-_SESSION_DOMAIN = b"newsletter-staff-session/v1\x00"
+_SESSION_DOMAIN = b"newsletter-staff-session/v2\x00"
 _CSRF_DOMAIN = b"newsletter-staff-csrf/v1\x00"
 _MAX_COOKIE = 512
 # An anonymous session (the login form) lasts this long.
@@ -36,6 +39,7 @@ class StaffSession:
     nonce: str
     expires: int
     fingerprint: str
+    generation: int = 0
 
     @property
     def logged_in(self) -> bool:
@@ -58,18 +62,21 @@ def fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
-def new_session(user_id: int, fingerprint_: str, seconds: float) -> StaffSession:
+def new_session(
+    user_id: int, fingerprint_: str, seconds: float, generation: int = 0
+) -> StaffSession:
     return StaffSession(
         user_id=user_id,
         nonce=secrets.token_urlsafe(16),
         expires=int(time.time() + seconds),
         fingerprint=fingerprint_,
+        generation=generation,
     )
 
 
 def encode(key: bytes, session: StaffSession) -> str:
     body = json.dumps(
-        [session.user_id, session.nonce, session.expires, session.fingerprint],
+        [session.user_id, session.nonce, session.expires, session.fingerprint, session.generation],
         separators=(",", ":"),
     ).encode()
     return f"{_b64(body)}.{_b64(_mac(key, _SESSION_DOMAIN, body))}"
@@ -88,7 +95,7 @@ def decode(key: bytes, text: str | None, *, now: float | None = None) -> StaffSe
     if not hmac.compare_digest(mac, _mac(key, _SESSION_DOMAIN, body)):
         return None
     try:
-        user_id, nonce, expires, print_ = json.loads(body)
+        user_id, nonce, expires, print_, generation = json.loads(body)
     except (ValueError, TypeError):
         return None
     if not (
@@ -96,11 +103,12 @@ def decode(key: bytes, text: str | None, *, now: float | None = None) -> StaffSe
         and isinstance(nonce, str)
         and isinstance(expires, int)
         and isinstance(print_, str)
+        and isinstance(generation, int)
     ):
         return None
     if expires <= (time.time() if now is None else now):
         return None
-    return StaffSession(user_id, nonce, expires, print_)
+    return StaffSession(user_id, nonce, expires, print_, generation)
 
 
 def csrf_token(key: bytes, session: StaffSession) -> str:

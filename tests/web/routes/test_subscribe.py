@@ -15,6 +15,7 @@ from tests.web.conftest import CLIENT_IP
 from tests.web.helpers import (
     body,
     form_action,
+    mail_settled,
     membership,
     new_list,
     new_member,
@@ -27,6 +28,7 @@ from tests.web.helpers import (
 def _sign_up(client: TestClient, email: str, name: str = "", list_name: str = "members") -> str:
     response = client.post(f"/subscribe/{list_name}", data={"email": email, "name": name})
     assert response.status_code == 200
+    mail_settled(client)
     return response.text
 
 
@@ -164,6 +166,7 @@ def test_an_invalid_address_is_refused_and_nothing_is_stored(
         response = client.post("/subscribe/members", data={"email": address})
         assert response.status_code == 400
         assert "valid email address" in response.text
+    mail_settled(client)
     assert snapshot() == before
     assert mailbox.accepted == []
 
@@ -180,6 +183,7 @@ def test_the_hidden_field_filled_in_by_robots_does_nothing(
 
     assert response.status_code == 200
     assert "check your inbox" in response.text.lower()
+    mail_settled(client)
     assert snapshot() == before
     assert mailbox.accepted == []
 
@@ -195,6 +199,7 @@ def test_too_many_sign_ups_from_one_address_get_429(client: TestClient, mailbox:
     assert response.status_code == 429
     assert "Too many" in response.text
     assert response.headers["retry-after"] == "3600"
+    mail_settled(client)
     assert len(mailbox.accepted) == 3
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from newsletter.store import session_scope
 from newsletter.store.subscriptions import is_suppressed
@@ -9,6 +10,7 @@ from tests.web.helpers import (
     BAD_LINK_TITLE,
     Member,
     form_action,
+    form_fields,
     membership,
     new_list,
     new_member,
@@ -32,6 +34,11 @@ def _events(member: Member) -> list[tuple[str, str, str]]:
             s=member.subscriber_id,
         )
     ]
+
+
+def _resubscribe_form(client: TestClient, url: str) -> dict[str, str]:
+    """What the page's "Subscribe again" button posts."""
+    return form_fields(client.get(url).text, "resubscribe")
 
 
 def test_get_shows_a_confirmation_button_and_changes_nothing(client: TestClient) -> None:
@@ -156,7 +163,7 @@ def test_resubscribe_bumps_the_version_and_retires_the_old_links(client: TestCli
     old_preferences = member.token("p")
     client.post(f"/u/{old}", data=ONE_CLICK)
 
-    redirect = client.post(f"/u/{old}", data={"action": "resubscribe"})
+    redirect = client.post(f"/u/{old}", data=_resubscribe_form(client, f"/u/{old}"))
 
     assert membership(member) == ("active", 2)
     new = member.token("u", version=2)
@@ -190,10 +197,12 @@ def test_a_bounced_address_is_not_resubscribed(client: TestClient) -> None:
     member = _member()
     url = f"/u/{member.token('u')}"
     client.post(url, data=ONE_CLICK)
+    # The page was open before the bounce came in.
+    form = _resubscribe_form(client, url)
     with session_scope(write=True) as session:
         suppress(session, member.email, SuppressionReason.BOUNCED, source="test")
 
-    response = client.post(url, data={"action": "resubscribe"})
+    response = client.post(url, data=form)
 
     assert response.status_code == 200
     assert "cannot" in response.text
@@ -231,6 +240,18 @@ def _checked(html: str) -> set[str]:
     return set(re.findall(r'name="list" value="(\d+)" id="list-\d+" checked', html))
 
 
+def _save(client: TestClient, url: str, lists: list[str]) -> Response:
+    """Press "Save my choices" on the page at `url`, as a subscriber would."""
+    fields = _preferences_form(client.get(url).text)
+    return client.post(url, data={**fields, "action": "save", "list": lists})
+
+
+def _preferences_form(html: str) -> dict[str, str]:
+    import re
+
+    return dict(re.findall(r'type="hidden" name="(form_token)" value="([^"]*)"', html))
+
+
 def test_preferences_page_lists_the_memberships_and_changes_nothing(client: TestClient) -> None:
     members, events, seminars = _three_lists()
     new_member("someone-else@example.org", new_list("private"))
@@ -251,9 +272,7 @@ def test_preferences_save_leaves_unchecked_and_rejoins_checked_lists(client: Tes
     url = f"/p/{members.token('p')}"
     client.post(f"/u/{seminars.token('u')}", data=ONE_CLICK)
 
-    response = client.post(
-        url, data={"action": "save", "list": [str(members.list_id), str(seminars.list_id)]}
-    )
+    response = _save(client, url, [str(members.list_id), str(seminars.list_id)])
 
     assert response.status_code == 200
     assert "saved" in response.text
@@ -263,7 +282,7 @@ def test_preferences_save_leaves_unchecked_and_rejoins_checked_lists(client: Tes
     assert _checked(response.text) == {str(members.list_id), str(seminars.list_id)}
     assert form_action(response.text) == url  # this token's own list kept its version
     # Unknown and foreign list ids are ignored.
-    client.post(url, data={"action": "save", "list": [str(members.list_id), "999", "x"]})
+    _save(client, url, [str(members.list_id), "999", "x"])
     assert membership(seminars)[0] == "unsubscribed"
 
 
@@ -274,7 +293,7 @@ def test_preferences_page_after_its_own_list_came_back_carries_a_new_token(
     old = f"/p/{members.token('p')}"
     client.post(f"/u/{members.token('u')}", data=ONE_CLICK)
 
-    response = client.post(old, data={"action": "save", "list": [str(members.list_id)]})
+    response = _save(client, old, [str(members.list_id)])
 
     assert membership(members) == ("active", 2)
     new = f"/p/{members.token('p', version=2)}"
@@ -296,7 +315,7 @@ def test_preferences_leave_all_suppresses_the_address(client: TestClient) -> Non
     assert _checked(response.text) == set()
     assert _events(members)[-1] == ("unsubscribed", "web", CLIENT_IP)
     # Choosing a list again lifts the suppression (it was the person's own choice).
-    client.post(url, data={"action": "save", "list": [str(events.list_id)]})
+    _save(client, url, [str(events.list_id)])
     assert membership(events) == ("active", 2)
     assert rows("SELECT reason FROM suppressions") == []
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
 from newsletter.store import session_scope
 from newsletter.store.staff import add_user
+from newsletter.store.types import utcnow
 
 EMAIL = "comms@example.org"
 PASSWORD = "a long staff password"
@@ -26,6 +30,24 @@ GET_ROUTES = [
     "/staff/lists/1/export.csv",
 ]
 POST_ROUTES = ["/staff/logout", "/staff/preview/upload", "/staff/lists/1/import"]
+
+
+@dataclass
+class Clock:
+    """The app's `now` (`create_app(clock=…)`): tests move it on instead of sleeping."""
+
+    now: datetime = field(default_factory=utcnow)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def browser(app: FastAPI, ip: str = CLIENT_IP) -> TestClient:
+    """A client of `app` from address `ip` that keeps its cookies; use it in a `with`."""
+    return TestClient(app, client=(ip, 50000), follow_redirects=False)
 
 
 def new_user(email: str = EMAIL, password: str = PASSWORD) -> int:

@@ -111,21 +111,17 @@ def test_record_ids_cannot_leave_the_folder(sqlite_client: TestClient) -> None:
 
 def test_upload_a_record(sqlite_client: TestClient) -> None:
     token = logged_in(sqlite_client)
-    # Photos relative to the record do not come with it, and are reported as problems.
+    # Photos relative to the record do not come with it: refused with the problems, not kept.
     source = EXAMPLE.read_bytes()
-    response = sqlite_client.post(
+    refused = sqlite_client.post(
         "/staff/preview/upload",
         data={"csrf": token},
         files={"record": ("my record.yaml", source, "application/yaml")},
     )
-    assert response.status_code == 303
-    location = response.headers["location"]
-    assert re.fullmatch(r"/staff/preview\?record=upload:my-record-[0-9a-f]{8}\.yaml", location)
-    page = sqlite_client.get(location)
-    assert page.status_code == 200
-    assert "The record has problems" in page.text
-    assert "photo" in page.text
-    assert "uploaded: my-record-" in page.text
+    assert refused.status_code == 400
+    assert "The upload has problems, so it was not kept" in refused.text
+    assert re.search(r"my-record-[0-9a-f]{8}\.yaml:\d+ speakers\[0\]\.photo: photos/", refused.text)
+    assert "uploaded: my-record-" not in refused.text
     # Without photos it previews.
     plain = re.sub(rb"\n    photo: [^\n]+", b"", source)
     response = sqlite_client.post(
@@ -133,9 +129,15 @@ def test_upload_a_record(sqlite_client: TestClient) -> None:
         data={"csrf": token},
         files={"record": ("plain.yaml", plain, "application/yaml")},
     )
-    page = sqlite_client.get(response.headers["location"])
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert re.fullmatch(r"/staff/preview\?record=upload:plain-[0-9a-f]{8}\.yaml", location)
+    page = sqlite_client.get(location)
+    assert page.status_code == 200
     assert "The record has problems" not in page.text
     assert "The email at phone width" in page.text
+    assert "uploaded: plain-" in page.text
+    assert "uploaded: my-record-" not in page.text
 
 
 def test_upload_refuses_other_files(sqlite_client: TestClient) -> None:
