@@ -24,17 +24,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from newsletter.compose import compose_issue  # noqa: E402
-from newsletter.compose.issue import Issue  # noqa: E402
-from newsletter.links import Links  # noqa: E402
-from newsletter.message import (  # noqa: E402
+from newsletter.core.links import Links  # noqa: E402
+from newsletter.core.settings import Settings  # noqa: E402
+from newsletter.issue.model import Issue  # noqa: E402
+from newsletter.mail.mime import (  # noqa: E402
     MessageTemplate,
     build_reference_message,
     default_list_id,
     sender_domain_of,
 )
-from newsletter.personalize import Recipient, personal_fields  # noqa: E402
-from newsletter.record import LoadedRecord, load_record  # noqa: E402
-from newsletter.settings import Settings  # noqa: E402
+from newsletter.mail.personalize import Recipient, personal_fields  # noqa: E402
+from newsletter.record.model import LoadedRecord, load_record  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "khojaly-seminar-2022" / "record.yaml"
 BUILD_TARGET_MS = 200.0

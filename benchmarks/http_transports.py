@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from newsletter.compose.issue import placeholder  # noqa: E402
+from newsletter.issue.model import placeholder  # noqa: E402
 from newsletter.transports.base import Content, OutgoingMessage, Status  # noqa: E402
 from newsletter.transports.http_api import HttpBatchTransport  # noqa: E402
 from newsletter.transports.mailgun import MailgunTransport  # noqa: E402
@@ -41,8 +41,8 @@ def _example_issue() -> tuple[str, str, str, str] | None:
     """(source, subject, html, text) of the composed example, if this checkout composes it."""
     try:
         from newsletter.compose import compose_issue
-        from newsletter.record import load_record
-        from newsletter.settings import Settings
+        from newsletter.core.settings import Settings
+        from newsletter.record.loader import load_record
 
         settings = Settings(_env_file=None)
         issue = compose_issue(

@@ -350,11 +350,11 @@ def child_send(job: dict[str, Any]) -> dict[str, Any]:
     """What `newsletter send EXAMPLE --list bench --yes` does, by the functions it calls
     (compose, record the campaign, `run_in_foreground`), with the run timed; also writes
     the message one recipient gets, for the ceiling."""
-    from newsletter.building import compose_file
     from newsletter.cli.campaigns import run_in_foreground
+    from newsletter.compose.from_file import compose_file
+    from newsletter.core.settings import load_settings
     from newsletter.sending.launch import create_send, sample_factory
     from newsletter.sending.messages import Addressee
-    from newsletter.settings import load_settings
     from newsletter.store import session_scope
     from newsletter.store.campaigns import DeliveryState, delivery_counts
     from newsletter.store.lists import get_list

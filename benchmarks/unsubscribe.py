@@ -52,15 +52,15 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from newsletter import tokens  # noqa: E402
-from newsletter.settings import get_settings  # noqa: E402
+from newsletter.core import tokens  # noqa: E402
+from newsletter.core.settings import get_settings  # noqa: E402
+from newsletter.core.tokens import Token  # noqa: E402
 from newsletter.store import session_scope  # noqa: E402
 from newsletter.store.engine import dispose_engines  # noqa: E402
 from newsletter.store.importer import import_file  # noqa: E402
 from newsletter.store.lists import create_list  # noqa: E402
 from newsletter.store.models import Membership, MembershipStatus  # noqa: E402
 from newsletter.store.staff import add_user  # noqa: E402
-from newsletter.tokens import Token  # noqa: E402
 
 RATE_TARGET = 500.0
 P99_TARGET_MS = 50.0

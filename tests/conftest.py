@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.settings import get_settings
+from newsletter.core.settings import get_settings
 from tests.store.databases import BACKENDS, isolated_database
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from newsletter.cli import app
-from newsletter.errors import NewsletterError, RecordError
+from newsletter.core.errors import NewsletterError, RecordError
 
 if TYPE_CHECKING:
-    from newsletter.compose.issue import Issue
+    from newsletter.issue.model import Issue
 
 
 @app.command()
@@ -61,8 +61,8 @@ def build(
 def _compose(
     record_path: Path, *, images: Literal["hosted", "inline"] | None
 ) -> tuple[Issue, list[str]]:
-    from newsletter.building import compose_file
-    from newsletter.settings import load_settings
+    from newsletter.compose.from_file import compose_file
+    from newsletter.core.settings import load_settings
 
     issue, problems = compose_file(load_settings(), record_path, images=images)
     return issue, [str(problem) for problem in problems]
@@ -71,8 +71,8 @@ def _compose(
 def _render(issue: Issue) -> dict[str, bytes]:
     """Every file of the build, in memory: nothing is written until all of it exists."""
     from newsletter.compose.pdf import render_pdf
-    from newsletter.sample import sample_copy
-    from newsletter.settings import load_settings
+    from newsletter.core.settings import load_settings
+    from newsletter.mail.sample import sample_copy
 
     sample = sample_copy(load_settings(), issue)
     files = {

@@ -23,8 +23,8 @@ from newsletter.cli import app
 from newsletter.cli.lists import store_errors
 
 if TYPE_CHECKING:
+    from newsletter.core.settings import Settings
     from newsletter.sending.runner import Progress, Runner, RunResult
-    from newsletter.settings import Settings
     from newsletter.store.campaigns import CampaignSummary
 
 EXIT_PAUSED = 3
@@ -46,7 +46,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
 ) -> None:
     """Every campaign, newest first, with its deliveries counted per state."""
-    from newsletter.settings import get_settings
+    from newsletter.core.settings import get_settings
     from newsletter.store import session_scope
     from newsletter.store.campaigns import campaign_summaries
 
@@ -79,9 +79,9 @@ def pause(campaign_id: CampaignId) -> None:
 @campaigns_app.command("cancel")
 def cancel(campaign_id: CampaignId) -> None:
     """Cancel a campaign: nothing more is sent; what is pending is skipped."""
+    from newsletter.core.settings import get_settings
     from newsletter.sending.control import cancel_campaign
     from newsletter.sending.marks import discard_marks, marks_folder
-    from newsletter.settings import get_settings
     from newsletter.store import session_scope
     from newsletter.store.types import utcnow
 
@@ -109,7 +109,7 @@ def resume(campaign_id: CampaignId) -> None:
     Deliveries an interrupted sender left in flight are settled first: those whose end of
     data had gone out count as sent, the others are sent again.
     """
-    from newsletter.settings import load_settings
+    from newsletter.core.settings import load_settings
     from newsletter.store import session_scope
     from newsletter.store.campaigns import get_campaign
 
@@ -124,7 +124,7 @@ def run_in_foreground(
     campaign_id: int, settings: Settings, transport_name: str, *, resume: bool
 ) -> int:
     """Run the campaign with a progress bar on stderr; the exit status for how it ended."""
-    from newsletter.dkim import DkimSigner
+    from newsletter.mail.dkim import DkimSigner
     from newsletter.sending.ratelimit import RateLimiter
     from newsletter.sending.runner import Runner
     from newsletter.transports import make_transport

@@ -27,7 +27,7 @@ import typer
 from newsletter.cli import app
 
 if TYPE_CHECKING:
-    from newsletter.demo import DemoPorts, DemoServers, DemoUrls
+    from newsletter.cli.demo_servers import DemoPorts, DemoServers, DemoUrls
 
 _INTERRUPTED = 130
 
@@ -58,7 +58,7 @@ def demo(
     Running it again is fine: the list is kept, the import updates it, and the issue goes
     out as a new campaign to whoever is still subscribed. Stop with Ctrl-C.
     """
-    from newsletter.demo import DemoPorts, demo_settings
+    from newsletter.cli.demo_servers import DemoPorts, demo_settings
 
     ports = DemoPorts(web=port, smtp=smtp_port, inbox=inbox_port)
     with _stop_requests() as stop, demo_settings(ports):
@@ -77,9 +77,9 @@ def demo(
 
 def _start(ports: DemoPorts) -> DemoServers:
     """Both servers listening, or one `error:` line (a port taken, say) and exit status 1."""
+    from newsletter.cli.demo_servers import DemoServers
     from newsletter.cli.lists import store_errors
-    from newsletter.demo import DemoServers
-    from newsletter.settings import load_settings
+    from newsletter.core.settings import load_settings
 
     try:
         with store_errors():
@@ -105,10 +105,10 @@ def _run(
     and the store's refusals become one line through `store_errors`.
     """
     from newsletter.cli.build import build
+    from newsletter.cli.demo_servers import eligible_count, ensure_list, issue_slug
     from newsletter.cli.lists import store_errors
     from newsletter.cli.send import send
     from newsletter.cli.subscribers import import_
-    from newsletter.demo import eligible_count, ensure_list, issue_slug
 
     if stop.requested:
         return 0

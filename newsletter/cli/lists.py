@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.cli import app
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
 from newsletter.store import session_scope
 from newsletter.store.lists import create_list, list_summaries
 from newsletter.store.models import MembershipStatus

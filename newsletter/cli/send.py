@@ -15,12 +15,12 @@ import typer
 
 from newsletter.cli import app
 from newsletter.cli.campaigns import run_in_foreground
-from newsletter.errors import NewsletterError, RecordError
+from newsletter.core.errors import NewsletterError, RecordError
 
 if TYPE_CHECKING:
-    from newsletter.compose.issue import Issue
+    from newsletter.core.settings import Settings
+    from newsletter.issue.model import Issue
     from newsletter.sending.messages import MessageFactory
-    from newsletter.settings import Settings
     from newsletter.store.lists import ListSummary
     from newsletter.transports.base import Transport
 
@@ -110,8 +110,8 @@ def _fail(message: str) -> None:
 def _prepare(
     record: Path, images: Literal["hosted", "inline"] | None
 ) -> tuple[Settings, Issue, list[str]]:
-    from newsletter.building import compose_file
-    from newsletter.settings import load_settings
+    from newsletter.compose.from_file import compose_file
+    from newsletter.core.settings import load_settings
 
     settings = load_settings()
     # Checked before composing, so a missing key stops the send before any work.
@@ -153,7 +153,7 @@ def _where(transport: Transport) -> str:
 def _dry_run(
     summary: ListSummary, transport: Transport, factory: MessageFactory, sample_out: Path | None
 ) -> None:
-    from newsletter.message import new_message_id
+    from newsletter.mail.mime import new_message_id
     from newsletter.sending.messages import Addressee
     from newsletter.store import session_scope
     from newsletter.store.models import MembershipStatus

@@ -31,8 +31,8 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from newsletter.errors import NewsletterError
-    from newsletter.settings import get_settings
+    from newsletter.core.errors import NewsletterError
+    from newsletter.core.settings import get_settings
     from newsletter.store.engine import get_engine
 
     try:

@@ -6,7 +6,7 @@ WeasyPrint.
 
 from newsletter.compose.checks import Problem, check_issue
 from newsletter.compose.composer import compose_issue
-from newsletter.compose.issue import PERSONAL_FIELDS, Asset, Issue, placeholder
+from newsletter.issue.model import PERSONAL_FIELDS, Asset, Issue, placeholder
 
 __all__ = [
     "PERSONAL_FIELDS",

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from newsletter.errors import ComposeError
-from newsletter.settings import Brand
+from newsletter.core.errors import ComposeError
+from newsletter.core.settings import Brand
 
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{3,8}|[A-Za-z]+|rgba?\([0-9\s.,%]+\)")
 _FONTS = re.compile(r"[\w\s,.'\"-]+")

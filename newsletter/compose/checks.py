@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from newsletter.compose.issue import PERSONAL_FIELDS, Issue, placeholder
+from newsletter.issue.model import PERSONAL_FIELDS, Issue, placeholder
 
 # Gmail clips a message whose HTML is larger than about 102 KB and hides the rest,
 # unsubscribe link included, behind "View entire message".

@@ -3,7 +3,7 @@
 Pure: nothing here reads files, the network or a database (the templates are compiled once
 per process and override folder, a folder the caller passes in; see `templates`). Jinja, MJML
 and CSS inlining run once per issue; recipient fields appear as placeholders, filled in per
-recipient by `newsletter.personalize`.
+recipient by `newsletter.mail.personalize`.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from newsletter.compose.brand import brand_style
 from newsletter.compose.email_html import compile_mjml, inline_css, minify
 from newsletter.compose.formatting import shorten
-from newsletter.compose.issue import Asset, Issue, placeholder
 from newsletter.compose.markdown import to_plain
 from newsletter.compose.templates import templates
-from newsletter.errors import ComposeError
-from newsletter.links import Links
+from newsletter.core.errors import ComposeError
+from newsletter.core.links import Links
+from newsletter.issue.model import Asset, Issue, placeholder
 
 if TYPE_CHECKING:
-    # Only for annotations: newsletter.record imports newsletter.compose.issue at load time.
-    from newsletter.record import LoadedRecord, Record
-    from newsletter.settings import Brand
+    # Only for annotations: newsletter.record imports newsletter.issue.model at load time.
+    from newsletter.core.settings import Brand
+    from newsletter.record.model import LoadedRecord, Record
 
 ImageMode = Literal["hosted", "inline"]
 # How an image is referred to: by URL under the public site, by Content-ID, or embedded.

@@ -12,7 +12,7 @@ import re
 from mjml import mjml2html
 from premailer import Premailer
 
-from newsletter.errors import ComposeError
+from newsletter.core.errors import ComposeError
 
 # cssutils reports every property it does not know (mso-*, -webkit-*) as an error.
 logging.getLogger("cssutils").setLevel(logging.CRITICAL)

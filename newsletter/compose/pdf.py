@@ -12,8 +12,8 @@ with warnings.catch_warnings():
     from weasyprint import HTML
     from weasyprint.urls import URLFetcher
 
-from newsletter.compose.issue import Issue
-from newsletter.errors import ComposeError
+from newsletter.core.errors import ComposeError
+from newsletter.issue.model import Issue
 
 # WeasyPrint logs an error for every image the fetcher refuses by design (https photos) and
 # warns about CSS it skips; fontTools logs every font subset it makes.

@@ -29,7 +29,7 @@ from jinja2 import (
 )
 
 from newsletter.compose import formatting, markdown
-from newsletter.errors import ComposeError
+from newsletter.core.errors import ComposeError
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "templates"
 EMAIL, TEXT, PRINT = "seminar.mjml.j2", "seminar.txt.j2", "seminar.print.html.j2"

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiosmtpd.smtp import AuthResult
 
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
 
 DEFAULT_LIMIT = 5000
 # The end of the header block: the first empty line (CRLF on the wire, LF tolerated).

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from newsletter.compose.issue import Issue
-from newsletter.dkim import DkimSigner
-from newsletter.message import new_message_id
+from newsletter.core.settings import Settings
+from newsletter.issue.model import Issue
+from newsletter.mail.dkim import DkimSigner
+from newsletter.mail.mime import new_message_id
 from newsletter.sending.messages import (
     RAW_TRANSPORTS,
     Addressee,
@@ -21,7 +22,6 @@ from newsletter.sending.messages import (
 )
 from newsletter.sending.ratelimit import RateLimiter
 from newsletter.sending.runner import Runner
-from newsletter.settings import Settings
 from newsletter.store.addresses import normalise
 from newsletter.store.campaigns import Sender, create_campaign
 from newsletter.transports.base import Outcome, Transport

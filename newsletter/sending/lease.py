@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
 from newsletter.store.campaigns import Campaign
 
 

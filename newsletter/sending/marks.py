@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from newsletter.settings import Settings
+    from newsletter.core.settings import Settings
 
 _MAGIC = b"NLMARKS1"
 _HEADER = struct.Struct("<8sqq")  # magic, first delivery id, number of ids

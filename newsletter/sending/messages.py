@@ -14,12 +14,12 @@ import unicodedata
 from dataclasses import dataclass
 from email.utils import parseaddr
 
-from newsletter.compose.issue import Issue
-from newsletter.dkim import DkimSigner
-from newsletter.headers import list_id as list_id_value
-from newsletter.links import Links
-from newsletter.message import MessageTemplate, mailto_url, sender_domain_of
-from newsletter.personalize import Personalizer, Recipient
+from newsletter.core.links import Links
+from newsletter.issue.model import Issue
+from newsletter.mail.dkim import DkimSigner
+from newsletter.mail.headers import list_id as list_id_value
+from newsletter.mail.mime import MessageTemplate, mailto_url, sender_domain_of
+from newsletter.mail.personalize import Personalizer, Recipient
 from newsletter.store.campaigns import Sender
 from newsletter.transports.base import Content, OutgoingMessage
 
@@ -41,7 +41,7 @@ def list_label(name: str, list_id: int) -> str:
 
 
 def list_id_header(list_name: str, list_id: int, sender_domain: str) -> str:
-    """The List-Id value, already in header form (newsletter.headers writes the name)."""
+    """The List-Id value, already in header form (newsletter.mail.headers writes the name)."""
     name = " ".join(list_name.split())
     return list_id_value(name, f"{list_label(list_name, list_id)}.{sender_domain}")
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from newsletter.settings import Settings
+    from newsletter.core.settings import Settings
 
 HOUR = 3600.0
 # Grants within this many seconds share one entry in the hourly record.

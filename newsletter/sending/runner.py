@@ -43,8 +43,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from newsletter.dkim import DkimError, DkimSigner
-from newsletter.message import MessageError
+from newsletter.core.settings import Settings
+from newsletter.mail.dkim import DkimError, DkimSigner
+from newsletter.mail.mime import MessageError
 from newsletter.sending.control import pause_campaign, reopen_campaign
 from newsletter.sending.journal import DeliveryJournal, Heartbeat
 from newsletter.sending.lease import release_lease, renew_lease, take_lease, this_runner
@@ -74,7 +75,6 @@ from newsletter.sending.queue import (
     unclaim,
 )
 from newsletter.sending.ratelimit import RateLimiter
-from newsletter.settings import Settings
 from newsletter.store import get_engine, session_scope
 from newsletter.store.campaigns import (
     Campaign,

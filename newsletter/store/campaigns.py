@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from newsletter.compose.issue import Asset, Issue
+from newsletter.issue.model import Asset, Issue
 from newsletter.store.errors import StoreError
 from newsletter.store.models import EMAIL_LENGTH, Base, Subscriber, _allowed, _enum
 from newsletter.store.recipients import eligible_query

@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
-from newsletter.errors import ConfigError
-from newsletter.settings import get_settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import get_settings
 from newsletter.store import migrate
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000

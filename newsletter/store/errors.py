@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
 
 
 class StoreError(NewsletterError):

@@ -25,10 +25,10 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from newsletter.errors import TokenError
+from newsletter.core.errors import TokenError
+from newsletter.core.tokens import Token
 from newsletter.store.models import Event, EventKind, Membership, MembershipStatus
 from newsletter.store.types import utcnow
-from newsletter.tokens import Token
 
 _memberships = cast(Table, Membership.__table__)
 _events = cast(Table, Event.__table__)

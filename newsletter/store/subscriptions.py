@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from newsletter.errors import TokenError
+from newsletter.core.errors import TokenError
+from newsletter.core.tokens import Purpose, Token
 from newsletter.store.addresses import lookup_key, normalise
 from newsletter.store.errors import StoreError, SuppressedError
 from newsletter.store.models import (
@@ -27,7 +28,6 @@ from newsletter.store.models import (
     SuppressionReason,
 )
 from newsletter.store.types import utcnow
-from newsletter.tokens import Purpose, Token
 
 # A harder reason replaces a softer one; never the other way round. Only an unsubscribe
 # (the person's own choice) can be reversed by the person resubscribing.
@@ -267,7 +267,7 @@ def is_suppressed(session: Session, email: str) -> bool:
 
 
 def token_for(membership: Membership, purpose: Purpose, campaign_id: int = 0) -> Token:
-    """A token for this membership as it is now (sign it with newsletter.tokens.sign)."""
+    """A token for this membership as it is now (sign it with newsletter.core.tokens.sign)."""
     return Token(
         purpose, membership.subscriber_id, membership.list_id, membership.version, campaign_id
     )
@@ -276,7 +276,7 @@ def token_for(membership: Membership, purpose: Purpose, campaign_id: int = 0) ->
 def check_token(session: Session, token: Token) -> TokenTarget:
     """What a verified token refers to, if it is still current; TokenError otherwise.
 
-    `newsletter.tokens.verify` proves the token was issued by us; this proves it still
+    `newsletter.core.tokens.verify` proves the token was issued by us; this proves it still
     matches the store: the subscriber exists and, for a list token, the membership's
     version is the one the token was issued for (it changes on resubscribe).
     """

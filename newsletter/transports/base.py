@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
 
 
 class TransportError(NewsletterError):

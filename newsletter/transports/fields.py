@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from email.utils import parseaddr
 
-from newsletter.headers import clean_text
+from newsletter.mail.headers import clean_text
 from newsletter.transports.base import Content, OutgoingMessage, TransportError
 
 # The provider writes these itself from the API's own fields (or must not get ours: a DKIM
@@ -84,7 +84,7 @@ def split_address(text: str) -> tuple[str, str]:
 def recipient_display(message: OutgoingMessage) -> str:
     """The To address with the recipient's name when the fields carry one, quoted as
     RFC 5322 needs but not encoded: the APIs take UTF-8 and encode headers themselves.
-    Cleaned as every name is (newsletter.headers), so no encoded word reaches their folding."""
+    Cleaned as every name is (newsletter.mail.headers), so no encoded word reaches their folding."""
     name = " ".join(clean_text(message.fields.get("name", "")).split())
     if not name:
         return message.recipient

@@ -36,7 +36,7 @@ from email.utils import parsedate_to_datetime
 import requests
 from requests.adapters import HTTPAdapter
 
-from newsletter.errors import ConfigError
+from newsletter.core.errors import ConfigError
 from newsletter.transports.base import (
     Content,
     Journal,

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from newsletter.settings import Settings
+from newsletter.core.settings import Settings
 from newsletter.transports.base import (
     Content,
     Journal,

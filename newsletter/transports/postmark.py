@@ -30,9 +30,9 @@ from typing import Any
 
 import requests
 
-from newsletter.errors import ConfigError
-from newsletter.personalize import Substituter, html_values
-from newsletter.settings import Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import Settings
+from newsletter.mail.personalize import Substituter, html_values
 from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
 from newsletter.transports.fields import (
     field_values,

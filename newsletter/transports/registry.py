@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from newsletter.errors import ConfigError
-from newsletter.settings import Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import Settings
 from newsletter.transports.base import Transport
 
 TRANSPORTS = ("smtp", "sendgrid", "mailgun", "postmark", "ses", "outbox")

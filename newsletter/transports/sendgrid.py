@@ -33,10 +33,10 @@ from typing import Any
 
 import requests
 
-from newsletter.compose.issue import placeholder
-from newsletter.errors import ConfigError
-from newsletter.personalize import Substituter, html_values
-from newsletter.settings import Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import Settings
+from newsletter.issue.model import placeholder
+from newsletter.mail.personalize import Substituter, html_values
 from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
 from newsletter.transports.fields import (
     field_values,

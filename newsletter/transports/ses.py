@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from newsletter.errors import ConfigError
-from newsletter.settings import Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import Settings
 from newsletter.transports.base import (
     Content,
     Journal,

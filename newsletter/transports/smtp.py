@@ -47,9 +47,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
 
-from newsletter.errors import ConfigError
-from newsletter.headers import envelope_address
-from newsletter.settings import Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import Settings
+from newsletter.mail.headers import envelope_address
 from newsletter.transports.base import (
     Content,
     Journal,

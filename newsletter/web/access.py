@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter import tokens
-from newsletter.errors import TokenError
+from newsletter.core import tokens
+from newsletter.core.errors import TokenError
+from newsletter.core.tokens import Purpose, Token
 from newsletter.store.models import MailingList, Subscriber, Suppression, SuppressionReason
 from newsletter.store.subscriptions import TokenTarget, check_token, token_for
-from newsletter.tokens import Purpose, Token
 from newsletter.web.context import WebContext
 from newsletter.web.pages import BadLink
 

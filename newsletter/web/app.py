@@ -21,8 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from newsletter.headers import HEADER_WRITE_ERRORS, MessageError
-from newsletter.settings import Settings, get_settings
+from newsletter.core.settings import Settings, get_settings
+from newsletter.mail.headers import HEADER_WRITE_ERRORS, MessageError
 from newsletter.store.engine import get_engine
 from newsletter.store.types import utcnow
 from newsletter.web.brand_css import brand_css

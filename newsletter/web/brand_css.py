@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from newsletter.settings import Brand
+from newsletter.core.settings import Brand
 
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{3,8}|[A-Za-z]{3,30}|rgba?\([0-9., %]{5,40}\)")
 _FONT = re.compile(r"[A-Za-z0-9 ,'\"-]{1,200}")

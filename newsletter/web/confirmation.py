@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from newsletter import tokens
+from newsletter.core import tokens
+from newsletter.core.tokens import Token
 from newsletter.store.optin import Confirmation
-from newsletter.tokens import Token
 from newsletter.web.context import WebContext
 from newsletter.web.mail import Mail
 from newsletter.web.pages import environment

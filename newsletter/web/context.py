@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from newsletter.links import Links
-from newsletter.settings import Settings
+from newsletter.core.links import Links
+from newsletter.core.settings import Settings
 from newsletter.store.types import utcnow
 from newsletter.web.outbox import Outbox
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from newsletter.compose.issue import Issue
-from newsletter.personalize import clean_value, personalize_html, personalize_text
+from newsletter.issue.model import Issue
+from newsletter.mail.personalize import clean_value, personalize_html, personalize_text
 from newsletter.store.models import Subscriber
 from newsletter.web.context import WebContext
 from newsletter.web.mail import Mail

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from newsletter.compose.issue import Asset, Issue
-from newsletter.personalize import personalize_text
+from newsletter.issue.model import Asset, Issue
+from newsletter.mail.personalize import personalize_text
 from newsletter.store.campaigns import (
     Campaign,
     CampaignAsset,

@@ -2,8 +2,8 @@
 through the configured transport.
 
 These are single messages, so their body is built the plain way with `EmailMessage`; the
-per-recipient fast path of `newsletter.message` is for campaigns. Their headers, which
-carry what a visitor typed, are written by `newsletter.headers` like every other header:
+per-recipient fast path of `newsletter.mail.mime` is for campaigns. Their headers, which
+carry what a visitor typed, are written by `newsletter.mail.headers` like every other header:
 the stdlib's own folding would turn an encoded word in a name into headers of its own.
 """
 
@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 
-from newsletter.compose.issue import Asset
-from newsletter.errors import NewsletterError
-from newsletter.headers import (
+from newsletter.core.errors import NewsletterError
+from newsletter.core.settings import Settings
+from newsletter.issue.model import Asset
+from newsletter.mail.headers import (
     HEADER_WRITE_ERRORS,
     MessageError,
     address_header,
@@ -26,13 +27,12 @@ from newsletter.headers import (
     fold,
     mailbox,
 )
-from newsletter.message import (
+from newsletter.mail.mime import (
     add_inline_assets,
     format_date,
     new_message_id,
     sender_domain_of,
 )
-from newsletter.settings import Settings
 from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
 from newsletter.transports.registry import make_transport
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 
-from newsletter.settings import Settings
+from newsletter.core.settings import Settings
 from newsletter.webhooks import sendgrid
 from newsletter.webhooks.sns_certificates import CertificateCache, Fetch, https_fetcher
 

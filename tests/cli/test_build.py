@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from newsletter import tokens
 from newsletter.cli import app
-from newsletter.settings import get_settings
+from newsletter.core import tokens
+from newsletter.core.settings import get_settings
 from tests.conftest import EXAMPLE
 
 FILES = ("email.html", "email.txt", "web.html", "newsletter.pdf", "message.eml")

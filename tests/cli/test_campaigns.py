@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from newsletter.cli import app
-from newsletter.settings import get_settings
+from newsletter.core.settings import get_settings
 from tests.sending.helpers import new_campaign, populated_list, rows
 from tests.sending.mta import Mta
 from tests.transports.smtp_servers import Mailbox, smtp_server

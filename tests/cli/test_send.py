@@ -9,7 +9,7 @@ from typer.testing import CliRunner, Result
 
 import newsletter.cli.send as send_command
 from newsletter.cli import app
-from newsletter.settings import get_settings
+from newsletter.core.settings import get_settings
 from newsletter.store import session_scope
 from newsletter.store.campaigns import Campaign, Delivery, campaign_summaries
 from tests.sending.helpers import populated_list

@@ -75,7 +75,7 @@ def test_serve_answers_on_the_port_and_stops_on_ctrl_c(tmp_path: Path) -> None:
 def test_bad_settings_are_one_line_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
 ) -> None:
-    from newsletter.settings import get_settings
+    from newsletter.core.settings import get_settings
 
     monkeypatch.setenv(name, value)
     get_settings.cache_clear()

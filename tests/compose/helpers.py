@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.compose import compose_issue
-from newsletter.compose.issue import Asset, Issue
-from newsletter.record import LoadedRecord, Record, Speaker
-from newsletter.settings import Brand
+from newsletter.core.settings import Brand
+from newsletter.issue.model import Asset, Issue
+from newsletter.record.model import LoadedRecord, Record, Speaker
 
 PUBLIC_URL = "http://127.0.0.1:8000"
 # Enough of a PNG for a mail client to call it one; composing never decodes it.

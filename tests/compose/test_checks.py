@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 
 from newsletter.compose.checks import GMAIL_CLIP_BYTES, Problem, check_issue
-from newsletter.compose.issue import Issue
-from newsletter.record import load_record
-from newsletter.settings import Brand
+from newsletter.core.settings import Brand
+from newsletter.issue.model import Issue
+from newsletter.record.loader import load_record
 from tests.compose.helpers import PUBLIC_URL, compose
 from tests.conftest import EXAMPLE
 

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from newsletter.compose import compose_issue, placeholder
-from newsletter.compose.issue import PERSONAL_FIELDS, Asset, Issue
 from newsletter.compose.templates import templates
-from newsletter.errors import ComposeError
-from newsletter.links import Links
-from newsletter.record import LoadedRecord, Speaker, load_record
-from newsletter.settings import Brand
+from newsletter.core.errors import ComposeError
+from newsletter.core.links import Links
+from newsletter.core.settings import Brand
+from newsletter.issue.model import PERSONAL_FIELDS, Asset, Issue
+from newsletter.record.loader import load_record
+from newsletter.record.model import LoadedRecord, Speaker
 from tests.compose.helpers import PNG, PUBLIC_URL, Parsed, compose, flat, load, make_record
 from tests.conftest import EXAMPLE
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from newsletter.compose.email_html import compile_mjml, inline_css, minify
-from newsletter.errors import ComposeError
+from newsletter.core.errors import ComposeError
 
 MJML = """<mjml lang="en" dir="ltr"><mj-head>
 <mj-style inline="inline">.note p { color: #123456; }</mj-style>

@@ -8,8 +8,9 @@ import pytest
 
 from newsletter.compose import compose_issue
 from newsletter.compose.pdf import DataOnlyFetcher, render_pdf
-from newsletter.record import Speaker, load_record
-from newsletter.settings import Brand
+from newsletter.core.settings import Brand
+from newsletter.record.loader import load_record
+from newsletter.record.model import Speaker
 from tests.compose.helpers import PUBLIC_URL, compose, make_record
 from tests.conftest import EXAMPLE
 

@@ -9,7 +9,7 @@ import pytest
 
 from newsletter.compose import templates as templates_module
 from newsletter.compose.templates import EMAIL, PACKAGED_DIR, PRINT, TEXT, templates
-from newsletter.errors import ComposeError
+from newsletter.core.errors import ComposeError
 from tests.compose.helpers import compose
 
 # An override must still write the placeholders the checks look for; a plain text part with

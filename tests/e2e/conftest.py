@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from newsletter.core.settings import Settings, get_settings
 from newsletter.devsmtp.server import DevSmtpServer
-from newsletter.settings import Settings, get_settings
 from newsletter.web import create_app
 from tests.browser import browser, free_port, live_server, page  # noqa: F401
 from tests.conftest import EXAMPLE

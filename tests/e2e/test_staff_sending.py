@@ -16,8 +16,8 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from newsletter.core.settings import Settings, get_settings
 from newsletter.devsmtp.server import DevSmtpServer
-from newsletter.settings import Settings, get_settings
 from newsletter.store import session_scope
 from newsletter.store.lists import create_list
 from newsletter.store.models import MembershipStatus

@@ -19,10 +19,10 @@ from email.message import EmailMessage
 import pytest
 from fastapi.testclient import TestClient
 
-from newsletter.compose.issue import placeholder
-from newsletter.headers import MessageError
+from newsletter.core.settings import Settings, get_settings
+from newsletter.issue.model import placeholder
+from newsletter.mail.headers import MessageError
 from newsletter.sending.runner import Runner
-from newsletter.settings import Settings, get_settings
 from newsletter.store import session_scope
 from newsletter.store.lists import create_list
 from newsletter.store.subscriptions import subscribe

@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from httpx import Response
 
-from newsletter.settings import Settings, get_settings
+from newsletter.core.settings import Settings, get_settings
 from newsletter.store import staff
 from newsletter.web import create_app
 from tests.conftest import ROOT

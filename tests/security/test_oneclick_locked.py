@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy.engine import make_url
 
-from newsletter.settings import Settings
+from newsletter.core.settings import Settings
 from newsletter.web import create_app
 from newsletter.web.context import Limits
 from tests.web.helpers import membership, new_list, new_member

@@ -20,11 +20,17 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner
 
-from newsletter.building import compose_file
 from newsletter.cli import app
-from newsletter.errors import RecordError
-from newsletter.record import MAX_ALIASES, MAX_DEPTH, MAX_RECORD_BYTES, MAX_VALUES, load_record
-from newsletter.settings import Settings, get_settings
+from newsletter.compose.from_file import compose_file
+from newsletter.core.errors import RecordError
+from newsletter.core.settings import Settings, get_settings
+from newsletter.record.loader import (
+    MAX_ALIASES,
+    MAX_DEPTH,
+    MAX_RECORD_BYTES,
+    MAX_VALUES,
+    load_record,
+)
 from newsletter.web import create_app
 from tests.web.staff.helpers import CLIENT_IP, logged_in
 

@@ -13,7 +13,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from newsletter.settings import get_settings
+from newsletter.core.settings import get_settings
 from newsletter.web.form_tokens import FORM_SECONDS, form_token
 from newsletter.web.routes.unsubscribe import RESUBSCRIBE_FORM
 from tests.web import conftest as web

@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from newsletter.cli import app
+from newsletter.core.settings import get_settings
 from newsletter.sending.policy import UNANSWERED
-from newsletter.settings import get_settings
 from newsletter.store import session_scope
 from newsletter.store.campaigns import DeliveryState, campaign_summaries
 from newsletter.store.types import utcnow

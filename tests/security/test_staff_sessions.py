@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from typer.testing import CliRunner, Result
 
 from newsletter.cli import app as cli
-from newsletter.settings import Settings, get_settings
+from newsletter.core.settings import Settings, get_settings
 from newsletter.store import staff
 from newsletter.web import create_app
 from newsletter.web.staff import session as cookies

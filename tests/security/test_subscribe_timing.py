@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
-from newsletter.settings import Settings, get_settings
+from newsletter.core.settings import Settings, get_settings
 from newsletter.web import create_app
 from tests.browser import wait_for
 from tests.transports.smtp_servers import Mailbox, smtp_server

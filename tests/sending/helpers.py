@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from newsletter.compose.issue import Asset, Issue
-from newsletter.settings import Settings
+from newsletter.core.settings import Settings
+from newsletter.issue.model import Asset, Issue
 from newsletter.store import session_scope
 from newsletter.store.campaigns import Campaign, Delivery, DeliveryState, Sender, create_campaign
 from newsletter.store.importer import Rejection, import_file

@@ -8,9 +8,9 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from newsletter import tokens
-from newsletter.dkim import DkimSigner
-from newsletter.message import MessageError
+from newsletter.core import tokens
+from newsletter.mail.dkim import DkimSigner
+from newsletter.mail.mime import MessageError
 from newsletter.sending.messages import (
     Addressee,
     CampaignMessages,

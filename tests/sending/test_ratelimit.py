@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import pytest
 from pydantic import ValidationError
 
+from newsletter.core.settings import Settings
 from newsletter.sending.ratelimit import HOUR, RateLimiter
-from newsletter.settings import Settings
 
 
 class FakeClock:

@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from newsletter.core.settings import Settings
 from newsletter.sending.control import PAUSED_BY_STAFF, cancel_campaign, pause_campaign
 from newsletter.sending.lease import LeaseHeldError, take_lease
 from newsletter.sending.marks import MarkFile, marks_folder, marks_path
 from newsletter.sending.queue import CANCELLED, NO_LONGER_ELIGIBLE, SETTLED_SENT
 from newsletter.sending.ratelimit import RateLimiter
 from newsletter.sending.runner import Progress, Runner, RunResult
-from newsletter.settings import Settings
 from newsletter.store import session_scope
 from newsletter.store.campaigns import Campaign, CampaignStatus, Delivery, DeliveryState
 from newsletter.store.models import Event, EventKind, Subscriber

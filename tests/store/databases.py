@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from newsletter.settings import get_settings
+from newsletter.core.settings import get_settings
 from newsletter.store.engine import dispose_engine
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

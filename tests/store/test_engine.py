@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from newsletter.settings import get_settings
+from newsletter.core.settings import get_settings
 from newsletter.store import session_scope
 from newsletter.store.engine import SQLITE_BUSY_TIMEOUT_MS, dispose_engines, get_engine
 from newsletter.store.models import MailingList

@@ -3,12 +3,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from newsletter.errors import TokenError
+from newsletter.core.errors import TokenError
+from newsletter.core.tokens import Token
 from newsletter.store import get_engine, session_scope
 from newsletter.store.models import Event, Membership, MembershipStatus
 from newsletter.store.oneclick import unsubscribe_list_token
 from newsletter.store.subscriptions import check_token, subscribe, token_for, unsubscribe
-from newsletter.tokens import Token
 from tests.store.helpers import new_list
 
 

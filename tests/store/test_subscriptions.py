@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from newsletter.errors import TokenError
+from newsletter.core.errors import TokenError
+from newsletter.core.tokens import Token
 from newsletter.store import session_scope
 from newsletter.store.errors import SuppressedError
 from newsletter.store.models import (
@@ -24,7 +25,6 @@ from newsletter.store.subscriptions import (
     token_for,
     unsubscribe,
 )
-from newsletter.tokens import Token
 from tests.store.helpers import new_list
 
 

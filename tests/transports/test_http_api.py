@@ -5,7 +5,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from newsletter.errors import ConfigError
+from newsletter.core.errors import ConfigError
 from newsletter.transports.base import Content, Status, TransportError
 from newsletter.transports.http_api import checked_base_url, group_batches, retry_after_seconds
 from newsletter.transports.postmark import PostmarkTransport

@@ -5,9 +5,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from newsletter.errors import ConfigError
-from newsletter.personalize import personalize_html, personalize_text
-from newsletter.settings import Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import Settings
+from newsletter.mail.personalize import personalize_html, personalize_text
 from newsletter.transports import make_transport
 from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
 from newsletter.transports.mailgun import MailgunTransport, multipart_form

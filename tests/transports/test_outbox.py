@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.settings import Settings
+from newsletter.core.settings import Settings
 from newsletter.transports import make_transport
 from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
 from newsletter.transports.outbox import OutboxTransport, file_name

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.errors import ConfigError
-from newsletter.settings import Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import Settings
 from newsletter.transports import TRANSPORTS, Transport, make_transport
 from newsletter.transports.outbox import OutboxTransport
 from newsletter.transports.smtp import SmtpTransport

@@ -16,8 +16,8 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.server import ThreadedMotoServer
 from moto.ses.models import ses_backends
 
-from newsletter.errors import ConfigError
-from newsletter.settings import Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import Settings
 from newsletter.transports import make_transport
 from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
 from newsletter.transports.ses import SesTransport, classify_error

@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from newsletter.errors import ConfigError
-from newsletter.settings import Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import Settings
 from newsletter.transports import make_transport
 from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
 from newsletter.transports.smtp import SmtpEndpoint, SmtpTransport, parse_smtp_url, tls_context

@@ -16,15 +16,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, select, text
 from sqlalchemy.orm import Session
 
-from newsletter import tokens
-from newsletter.compose.issue import Asset, Issue
-from newsletter.settings import get_settings
+from newsletter.core import tokens
+from newsletter.core.settings import get_settings
+from newsletter.core.tokens import Purpose, Token
+from newsletter.issue.model import Asset, Issue
 from newsletter.store import get_engine, session_scope
 from newsletter.store.campaigns import Campaign, CampaignStatus, Sender, create_campaign
 from newsletter.store.lists import create_list
 from newsletter.store.models import Membership, MembershipStatus, Subscriber
 from newsletter.store.subscriptions import subscribe
-from newsletter.tokens import Purpose, Token
 from newsletter.web.context import WebContext
 from tests.compose.helpers import compose
 

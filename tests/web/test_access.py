@@ -6,11 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
-from newsletter import tokens
+from newsletter.core import tokens
+from newsletter.core.tokens import Purpose, Token
 from newsletter.store import session_scope
 from newsletter.store.campaigns import CampaignStatus
 from newsletter.store.models import Subscriber
-from newsletter.tokens import Purpose, Token
 from tests.web.helpers import BAD_LINK_TITLE, new_campaign, new_list, new_member, sign, snapshot
 
 PURPOSES: tuple[Purpose, ...] = ("u", "p", "f", "c")

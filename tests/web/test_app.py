@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from newsletter.settings import Brand, Settings
+from newsletter.core.settings import Brand, Settings
 from newsletter.web import create_app
 from newsletter.web.security import PAGE_CSP
 from tests.web.helpers import new_campaign, new_list, new_member

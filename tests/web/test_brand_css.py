@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from newsletter.settings import Brand
+from newsletter.core.settings import Brand
 from newsletter.web.brand_css import brand_css
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from newsletter.settings import Settings, get_settings
+from newsletter.core.settings import Settings, get_settings
 from newsletter.web import create_app
 from tests.browser import wait_for
 from tests.transports.smtp_servers import Mailbox, smtp_server

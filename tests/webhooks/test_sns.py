@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from cryptography import x509
 
-from newsletter.settings import Settings
+from newsletter.core.settings import Settings
 from newsletter.webhooks import sns
 from newsletter.webhooks.reports import Malformed, ReportKind, Stale, Unauthenticated
 from tests.webhooks.signing import (

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
+from newsletter.core.tokens import Token
 from newsletter.store.addresses import InvalidAddress, normalise
 from newsletter.store.forwards import (
     ForwardLimits,
@@ -23,7 +24,6 @@ from newsletter.store.forwards import (
     release,
 )
 from newsletter.store.models import Subscriber
-from newsletter.tokens import Token
 from newsletter.web import issues
 from newsletter.web.access import current, list_of, verified
 from newsletter.web.context import WebContext, client_ip, get_context

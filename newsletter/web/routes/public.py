@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from newsletter.compose.issue import Issue
+from newsletter.issue.model import Issue
 from newsletter.web import issues
 from newsletter.web.context import WebContext, get_context
 from newsletter.web.db import reading

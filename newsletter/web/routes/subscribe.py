@@ -18,8 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
-from newsletter.headers import MessageError
-from newsletter.personalize import clean_value
+from newsletter.core.tokens import Token
+from newsletter.mail.headers import MessageError
+from newsletter.mail.personalize import clean_value
 from newsletter.store.addresses import InvalidAddress, normalise
 from newsletter.store.errors import SuppressedError
 from newsletter.store.models import MailingList, MembershipStatus
@@ -33,7 +34,6 @@ from newsletter.store.optin import (
     record_signup,
 )
 from newsletter.store.subscriptions import TokenTarget
-from newsletter.tokens import Token
 from newsletter.web.access import current, fresh_token, list_of, suppression_reason, verified
 from newsletter.web.confirmation import confirmation_mail
 from newsletter.web.context import WebContext, client_ip, get_context

@@ -31,12 +31,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
-from newsletter.errors import TokenError
+from newsletter.core.errors import TokenError
+from newsletter.core.tokens import Token
 from newsletter.store.errors import SuppressedError
 from newsletter.store.models import MailingList, Membership, MembershipStatus
 from newsletter.store.oneclick import unsubscribe_list_token
 from newsletter.store.subscriptions import TokenTarget, resubscribe, unsubscribe
-from newsletter.tokens import Token
 from newsletter.web.access import current, fresh_token, list_of, suppression_reason, verified
 from newsletter.web.context import WebContext, client_ip, get_context
 from newsletter.web.db import (

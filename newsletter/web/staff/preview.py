@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from newsletter.settings import Settings
+from newsletter.core.settings import Settings
 from newsletter.web.context import get_context
 from newsletter.web.staff import records
 from newsletter.web.staff.context import STAFF_HEADERS, Staff, base, checked_form, render, staff

@@ -17,10 +17,10 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from newsletter.compose.checks import GMAIL_CLIP_BYTES, Problem
-from newsletter.compose.issue import Issue
-from newsletter.errors import NewsletterError, RecordError
-from newsletter.links import Links
-from newsletter.settings import Settings
+from newsletter.core.errors import NewsletterError, RecordError
+from newsletter.core.links import Links
+from newsletter.core.settings import Settings
+from newsletter.issue.model import Issue
 from newsletter.web.staff.records import version
 
 _CACHE_SIZE = 8
@@ -76,7 +76,7 @@ def preview(settings: Settings, path: Path) -> Preview:
 
 
 def _build(settings: Settings, path: Path, current: str) -> Preview:
-    from newsletter.building import compose_file
+    from newsletter.compose.from_file import compose_file
 
     try:
         issue, checks = compose_file(settings, path)
@@ -105,7 +105,7 @@ def _relative(problem: str, path: Path) -> str:
 
 
 def _personalised(settings: Settings, issue: Issue) -> tuple[str, str, bytes]:
-    from newsletter.sample import sample_copy
+    from newsletter.mail.sample import sample_copy
 
     sample = sample_copy(settings, issue)
     return sample.html, sample.text, sample.message

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.settings import Settings
+from newsletter.core.settings import Settings
 
 SUFFIXES = (".yaml", ".yml", ".json")
 # Deep enough for examples/<seminar>/record.yaml; a records folder is not a file system walk.

@@ -12,9 +12,9 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
+from newsletter.core.settings import Settings
 from newsletter.sending.launch import campaign_runner
-from newsletter.settings import Settings
 from newsletter.transports import make_transport
 
 log = logging.getLogger(__name__)

@@ -19,12 +19,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from newsletter.compose.issue import Issue
-from newsletter.errors import NewsletterError, RecordError
+from newsletter.core.errors import NewsletterError, RecordError
+from newsletter.core.settings import Settings
+from newsletter.issue.model import Issue
 from newsletter.sending.control import cancel_campaign, pause_campaign, reopen_campaign
 from newsletter.sending.launch import create_send, sample_factory, send_test
 from newsletter.sending.marks import discard_marks, marks_folder
-from newsletter.settings import Settings
 from newsletter.store.addresses import InvalidAddress
 from newsletter.store.campaigns import (
     CampaignStateError,
@@ -60,7 +60,7 @@ def _record(request: Request, record: str) -> Path:
 
 def compose_record(settings: Settings, path: Path) -> Composed:
     """The issue as `newsletter send` composes it, with the composer's warnings."""
-    from newsletter.building import compose_file
+    from newsletter.compose.from_file import compose_file
 
     issue, problems = compose_file(settings, path)
     return Composed(issue, [str(problem) for problem in problems])

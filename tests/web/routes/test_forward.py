@@ -5,12 +5,12 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from newsletter.compose.issue import Issue
-from newsletter.settings import get_settings
+from newsletter.core.settings import get_settings
+from newsletter.core.tokens import verify
+from newsletter.issue.model import Issue
 from newsletter.store import session_scope
 from newsletter.store.models import SuppressionReason
 from newsletter.store.subscriptions import suppress
-from newsletter.tokens import verify
 from newsletter.web.context import Limits
 from tests.compose.helpers import compose
 from tests.transports.smtp_servers import Mailbox

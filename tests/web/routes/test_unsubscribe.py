@@ -332,7 +332,7 @@ def test_preferences_post_without_an_action_changes_nothing(client: TestClient) 
 
 
 def test_a_token_without_a_list_leaves_everything(client: TestClient) -> None:
-    from newsletter.tokens import Token
+    from newsletter.core.tokens import Token
     from tests.web.helpers import sign
 
     members, events, _ = _three_lists()

@@ -6,7 +6,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from newsletter.settings import Settings, get_settings
+from newsletter.core.settings import Settings, get_settings
 from newsletter.store import staff
 from newsletter.web import create_app
 from tests.conftest import ROOT

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from newsletter.settings import Settings, get_settings
+from newsletter.core.settings import Settings, get_settings
 from newsletter.store import session_scope
 from newsletter.store.staff import StaffUser, hash_password
 from newsletter.web import create_app

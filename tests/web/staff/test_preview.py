@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from newsletter.settings import get_settings
+from newsletter.core.settings import get_settings
 from newsletter.web.staff.spam import parse_report, spam_score
 from tests.conftest import EXAMPLE
 from tests.web.staff.helpers import logged_in
@@ -75,7 +75,7 @@ def test_preview_follows_the_record_file(
     monkeypatch.setenv("NEWSLETTER_RECORDS_DIR", str(tmp_path / "records"))
     get_settings.cache_clear()
     # The app reads its settings once; this one reads the folder above.
-    from newsletter.settings import Settings
+    from newsletter.core.settings import Settings
     from newsletter.web import create_app
 
     with TestClient(create_app(Settings()), follow_redirects=False) as client:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from newsletter.settings import Settings, get_settings
+from newsletter.core.settings import Settings, get_settings
 from newsletter.web import create_app
 from newsletter.web.staff.senders import senders
 from tests.sending.helpers import FROM, populated_list

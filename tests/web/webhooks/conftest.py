@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from newsletter.cli import app as cli
-from newsletter.settings import Settings
+from newsletter.core.settings import Settings
 from newsletter.store import session_scope
 from newsletter.store.subscribers import find_suppression, soft_bounce_count, subscriber_details
 from newsletter.web import create_app

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from newsletter.headers import (
+from newsletter.mail.headers import (
     MessageError,
     address_header,
     ascii_address,

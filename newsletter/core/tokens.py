@@ -25,7 +25,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Literal
 
-from newsletter.errors import TokenError
+from newsletter.core.errors import TokenError
 
 Purpose = Literal["u", "p", "f", "c"]
 _PURPOSES = frozenset("upfc")

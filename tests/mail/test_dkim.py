@@ -14,13 +14,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dkim.canonicalization import Relaxed
 
 from newsletter.compose import compose_issue
-from newsletter.dkim import DkimError, DkimSigner, load_private_key, relaxed_body
-from newsletter.errors import ConfigError
-from newsletter.links import Links
-from newsletter.message import MessageTemplate, default_list_id
-from newsletter.personalize import Recipient, personal_fields
-from newsletter.record import load_record
-from newsletter.settings import Brand, Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.links import Links
+from newsletter.core.settings import Brand, Settings
+from newsletter.mail.dkim import DkimError, DkimSigner, load_private_key, relaxed_body
+from newsletter.mail.mime import MessageTemplate, default_list_id
+from newsletter.mail.personalize import Recipient, personal_fields
+from newsletter.record.loader import load_record
 from tests.conftest import EXAMPLE
 
 DOMAIN = "muslim-institute.example"

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter.errors import ConfigError
+from newsletter.core.errors import ConfigError
 
 
 class Brand(BaseModel):
@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     )
 
     # Rate limit and DKIM: how fast messages leave (newsletter.sending.ratelimit) and how
-    # they are signed (newsletter.dkim).
+    # they are signed (newsletter.mail.dkim).
     rate_limit: float = Field(
         default=0.0,
         ge=0,

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.errors import ConfigError
-from newsletter.settings import Brand, Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import Brand, Settings
 from tests.conftest import ROOT
 
 ENV_EXAMPLE = ROOT / ".env.example"

@@ -38,10 +38,10 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa, uti
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dkim.canonicalization import Relaxed, correct_empty_body, strip_trailing_lines
 
-from newsletter.errors import ConfigError, NewsletterError
+from newsletter.core.errors import ConfigError, NewsletterError
 
 if TYPE_CHECKING:
-    from newsletter.settings import Settings
+    from newsletter.core.settings import Settings
 
 PrivateKey = rsa.RSAPrivateKey | Ed25519PrivateKey
 

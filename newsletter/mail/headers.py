@@ -34,7 +34,7 @@ from functools import lru_cache
 
 import idna
 
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
 
 _POLICY = policy.SMTP
 # Every name is unstructured to the stdlib here: its address and date parsers differ.

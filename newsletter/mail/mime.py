@@ -4,7 +4,7 @@
 the HTML and text between placeholders, folds the headers shared by every recipient and
 base64-encodes inline images. Every encoded literal part ends at a line boundary (a soft line
 break `=\\r\\n` where needed), so per recipient `render` only encodes the few short field
-values and joins byte strings. See `newsletter.personalize` for the whole sequence.
+values and joins byte strings. See `newsletter.mail.personalize` for the whole sequence.
 
 `build_reference_message` builds the same message the slow, obviously-correct way with
 `email.message.EmailMessage`; tests compare the two and the benchmark uses it as a ceiling.
@@ -25,8 +25,8 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 
-from newsletter.compose.issue import Asset, Issue
-from newsletter.headers import (
+from newsletter.issue.model import Asset, Issue
+from newsletter.mail.headers import (
     MessageError,
     address_header,
     ascii_address,
@@ -35,8 +35,8 @@ from newsletter.headers import (
     mailbox,
     structured,
 )
-from newsletter.headers import list_id as list_id_value
-from newsletter.personalize import Substituter, personalize_html, personalize_text
+from newsletter.mail.headers import list_id as list_id_value
+from newsletter.mail.personalize import Substituter, personalize_html, personalize_text
 
 _POLICY = policy.SMTP
 _CRLF = b"\r\n"
@@ -366,7 +366,7 @@ def build_reference_message(
 ) -> EmailMessage:
     """The same message as `MessageTemplate.render`, built slowly with `EmailMessage`.
 
-    For comparison only, never sent: the stdlib writes its headers (see newsletter.headers
+    For comparison only, never sent: the stdlib writes its headers (see newsletter.mail.headers
     for why sent mail does not let it), so its values are cleaned first."""
     domain = sender_domain or sender_domain_of(from_address)
     fields = _clean_all(recipient_fields)

@@ -5,12 +5,12 @@ import email.policy
 
 import pytest
 
-from newsletter import tokens
-from newsletter.compose.issue import PERSONAL_FIELDS, Issue, placeholder
-from newsletter.errors import TokenError
-from newsletter.links import Links
-from newsletter.message import MessageTemplate
-from newsletter.personalize import (
+from newsletter.core import tokens
+from newsletter.core.errors import TokenError
+from newsletter.core.links import Links
+from newsletter.issue.model import PERSONAL_FIELDS, Issue, placeholder
+from newsletter.mail.mime import MessageTemplate
+from newsletter.mail.personalize import (
     Personalizer,
     Recipient,
     Substituter,

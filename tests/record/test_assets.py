@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from newsletter.assets import AssetError, read_asset
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
+from newsletter.record.assets import AssetError, read_asset
 from tests.conftest import EXAMPLE, ROOT
 
 

@@ -8,8 +8,8 @@ import re
 import stat
 from pathlib import Path
 
-from newsletter.compose.issue import Asset
-from newsletter.errors import NewsletterError
+from newsletter.core.errors import NewsletterError
+from newsletter.issue.model import Asset
 
 SUPPORTED = "JPEG, PNG, GIF, WebP or SVG"
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from newsletter.links import Links
-from newsletter.message import MessageTemplate, default_list_id, sender_domain_of
-from newsletter.personalize import Personalizer, Recipient, personalize_html, personalize_text
+from newsletter.core.links import Links
+from newsletter.mail.mime import MessageTemplate, default_list_id, sender_domain_of
+from newsletter.mail.personalize import Personalizer, Recipient, personalize_html, personalize_text
 
 if TYPE_CHECKING:
-    from newsletter.compose.issue import Issue
-    from newsletter.settings import Settings
+    from newsletter.core.settings import Settings
+    from newsletter.issue.model import Issue
 
 SAMPLE_NAME = "Sample Reader"
 SAMPLE_EMAIL = "reader@example.org"

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from newsletter.compose.issue import Asset, Issue, placeholder
-from newsletter.links import Links
-from newsletter.message import MessageError, MessageTemplate, build_reference_message
-from newsletter.personalize import Recipient, personal_fields
+from newsletter.core.links import Links
+from newsletter.issue.model import Asset, Issue, placeholder
+from newsletter.mail.mime import MessageError, MessageTemplate, build_reference_message
+from newsletter.mail.personalize import Recipient, personal_fields
 
 FROM = "MUSLIM Institute <newsletter@muslim-institute.example>"
 LIST_ID = "MUSLIM Institute <newsletter.muslim-institute.example>"

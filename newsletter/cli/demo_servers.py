@@ -18,11 +18,11 @@ from pathlib import Path
 
 import uvicorn
 
+from newsletter.core.errors import NewsletterError
+from newsletter.core.links import Links
+from newsletter.core.settings import Settings, get_settings
 from newsletter.devsmtp.capture import DevSmtpError
 from newsletter.devsmtp.server import DevSmtpServer
-from newsletter.errors import NewsletterError
-from newsletter.links import Links
-from newsletter.settings import Settings, get_settings
 
 # Loopback only: the demo's pages and inbox are for the person at this machine.
 HOST = "127.0.0.1"
@@ -229,6 +229,6 @@ def eligible_count(name: str) -> int:
 
 
 def issue_slug(record: Path) -> str:
-    from newsletter.record import load_record
+    from newsletter.record.loader import load_record
 
     return load_record(record).record.issue_slug

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from newsletter.compose import Asset, Issue, Problem
-    from newsletter.settings import Settings
+    from newsletter.core.settings import Settings
 
 
 def read_logo(settings: Settings) -> Asset | None:
     """The brand's logo when it is a local file; a URL is linked, not embedded."""
-    from newsletter.assets import read_asset
+    from newsletter.record.assets import read_asset
 
     logo = settings.brand.logo
     if not logo or logo.startswith(("https://", "http://")):
@@ -31,7 +31,7 @@ def compose_file(
     Raises RecordError for an invalid record, NewsletterError for other trouble."""
     # Imported here so the CLI's other commands stay quick to start.
     from newsletter.compose import check_issue, compose_issue
-    from newsletter.record import load_record
+    from newsletter.record.loader import load_record
 
     issue = compose_issue(
         load_record(path, max_photo_bytes=settings.max_photo_bytes),

@@ -1,6 +1,6 @@
 """What composing produces: an issue rendered once, with placeholders for recipient fields.
 
-Per recipient only the placeholders change (see `newsletter.personalize`). A placeholder is
+Per recipient only the placeholders change (see `newsletter.mail.personalize`). A placeholder is
 made of ASCII letters and underscores only, so HTML escaping, URL contexts, MJML, premailer
 and quoted-printable encoding all leave it intact.
 """

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from newsletter.errors import RecordError
-from newsletter.record import LoadedRecord, load_record
+from newsletter.core.errors import RecordError
+from newsletter.record.loader import load_record
+from newsletter.record.model import LoadedRecord
 from tests.conftest import EXAMPLE
 
 # The text of the newsletter the example record was converted from, kept next to it.

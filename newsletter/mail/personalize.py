@@ -4,7 +4,7 @@ Per issue (once, however many recipients):
 
 1. `compose_issue` renders the record through Jinja, MJML and CSS inlining into an `Issue`
    whose HTML, text and (possibly) subject carry placeholders for `PERSONAL_FIELDS`.
-2. `MessageTemplate.build` (newsletter.message) splits the HTML and text at those
+2. `MessageTemplate.build` (newsletter.mail.mime) splits the HTML and text at those
    placeholders with `Substituter`, quoted-printable-encodes the literal parts, folds the
    shared headers and base64-encodes inline images.
 
@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from newsletter import tokens
-from newsletter.compose.issue import PERSONAL_FIELDS, placeholder
-from newsletter.headers import clean_text
-from newsletter.links import Links
+from newsletter.core import tokens
+from newsletter.core.links import Links
+from newsletter.issue.model import PERSONAL_FIELDS, placeholder
+from newsletter.mail.headers import clean_text
 
 if TYPE_CHECKING:
-    from newsletter.message import MessageTemplate
+    from newsletter.mail.mime import MessageTemplate
 
 _FIELD_BY_PLACEHOLDER = {placeholder(name): name for name in PERSONAL_FIELDS}
 # A capturing group makes re.split keep the placeholders between the literal parts.
@@ -53,7 +53,7 @@ class Recipient:
 
 
 def clean_value(value: str) -> str:
-    """`value` on one line as a reader sees it (`newsletter.headers.clean_text`): encoded
+    """`value` on one line as a reader sees it (`newsletter.mail.headers.clean_text`): encoded
     words decoded, every run of control characters (CR, LF, tab, ...) a space. Once per
     recipient field here, so the headers and the body show the same text."""
     return clean_text(value)

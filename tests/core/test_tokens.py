@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.errors import TokenError
+from newsletter.core.errors import TokenError
+from newsletter.core.tokens import Token, sign, verify
 from newsletter.store import session_scope
 from newsletter.store.subscriptions import (
     check_token,
@@ -11,7 +12,6 @@ from newsletter.store.subscriptions import (
     token_for,
     unsubscribe,
 )
-from newsletter.tokens import Token, sign, verify
 from tests.store.helpers import new_list
 
 KEY = b"token-test-key-0123456789"

@@ -1,0 +1,1 @@
+"""Foundations every room uses: errors, settings, signed tokens and the public links."""

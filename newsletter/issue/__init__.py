@@ -1,0 +1,1 @@
+"""The rendered issue: the model every stage after composing works with."""

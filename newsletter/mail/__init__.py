@@ -1,0 +1,1 @@
+"""Mail: placeholders and personalisation, the MIME template, headers, DKIM."""
