@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck pytest bench clean
+.PHONY: demo test install lint typecheck pytest bench clean catalogues
 
 $(STAMP): pyproject.toml scripts/system-deps
 	./scripts/system-deps
@@ -34,6 +34,16 @@ bench: install
 	@status=0; for script in benchmarks/*.py; do \
 		echo "== $$script"; $(BIN)/python $$script || status=1; \
 	done; exit $$status
+
+# After a fixed string changed: extract the strings, merge them into every catalogue (new
+# ones come empty, changed ones fuzzy), translate those, and compile (README, "Translations").
+LOCALE := newsletter/i18n/locale
+catalogues: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output -w 100 \
+		--project=newsletter --copyright-holder="the newsletter authors" -o $(LOCALE)/newsletter.pot .
+	$(BIN)/pybabel update -i $(LOCALE)/newsletter.pot -d $(LOCALE) -D newsletter -w 100 \
+		--ignore-obsolete
+	$(BIN)/pybabel compile -d $(LOCALE) -D newsletter --statistics
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -29,12 +29,13 @@ from newsletter.core.settings import Settings  # noqa: E402
 from newsletter.issue.model import Issue  # noqa: E402
 from newsletter.mail.mime import (  # noqa: E402
     MessageTemplate,
-    build_reference_message,
     default_list_id,
     sender_domain_of,
 )
 from newsletter.mail.personalize import Recipient, personal_fields  # noqa: E402
-from newsletter.record.model import LoadedRecord, load_record  # noqa: E402
+from newsletter.record.loader import load_record  # noqa: E402
+from newsletter.record.model import LoadedRecord  # noqa: E402
+from tests.mail.oracle import build_reference_message  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "khojaly-seminar-2022" / "record.yaml"
 BUILD_TARGET_MS = 200.0

@@ -326,7 +326,7 @@ def _cpu_seconds() -> float:
 
 def child_prepare(job: dict[str, Any]) -> dict[str, Any]:
     """A list of `recipients` subscribers, through the store's CSV importer."""
-    from newsletter.store import session_scope
+    from newsletter.cli import context
     from newsletter.store.importer import Rejection, import_file
     from newsletter.store.lists import create_list
 
@@ -336,10 +336,10 @@ def child_prepare(job: dict[str, Any]) -> dict[str, Any]:
         handle.write("email,name\n")
         for i in range(recipients):
             handle.write(f"reader{i}@{DOMAINS[i % len(DOMAINS)]},Reader {i}\n")
-    with session_scope(write=True) as session:
+    with context.transaction(write=True) as session:
         create_list(session, LIST_NAME)
     rejected: list[Rejection] = []
-    summary = import_file(LIST_NAME, path, rejected.append)
+    summary = import_file(LIST_NAME, path, rejected.append, engine=context.engine())
     path.unlink()
     if rejected:
         raise RuntimeError(f"the import rejected rows: {rejected[:3]}")
@@ -350,35 +350,31 @@ def child_send(job: dict[str, Any]) -> dict[str, Any]:
     """What `newsletter send EXAMPLE --list bench --yes` does, by the functions it calls
     (compose, record the campaign, `run_in_foreground`), with the run timed; also writes
     the message one recipient gets, for the ceiling."""
+    from newsletter.cli import context
     from newsletter.cli.campaigns import run_in_foreground
     from newsletter.compose.from_file import compose_file
-    from newsletter.core.settings import load_settings
-    from newsletter.sending.launch import create_send, sample_factory
-    from newsletter.sending.messages import Addressee
-    from newsletter.store import session_scope
+    from newsletter.mail.factory import Addressee
+    from newsletter.sending.launch import sample_factory
     from newsletter.store.campaigns import DeliveryState, delivery_counts
-    from newsletter.store.lists import get_list
 
-    settings = load_settings()
+    service = context.campaigns()
+    settings = service.settings
     issue, problems = compose_file(settings, EXAMPLE)
     if problems:
         raise RuntimeError(f"the example has problems: {problems}")
-    with session_scope(write=True) as session:
-        found = get_list(session, LIST_NAME)
-        list_id, list_name = found.id, found.name
-        campaign_id = create_send(
-            session, settings, issue, list_id=list_id, list_name=list_name, transport_name="smtp"
-        )
+    audience = service.audience(LIST_NAME)
+    list_id, list_name = audience.id, audience.name
+    campaign_id = service.create(issue, audience, "smtp")
     rss_before_kb = _status_kb("VmRSS")
     cpu_start = _cpu_seconds()
     start = time.perf_counter()
-    status = run_in_foreground(campaign_id, settings, "smtp", resume=False)
+    status = run_in_foreground(service, campaign_id, resume=False)
     elapsed = time.perf_counter() - start
     cpu = _cpu_seconds() - cpu_start
     peak_kb = _status_kb("VmHWM")
-    with session_scope() as session:
+    with context.transaction() as session:
         counts = delivery_counts(session, campaign_id)
-    factory = sample_factory(settings, issue, list_id, list_name, "smtp")
+    factory = sample_factory(settings, issue, list_id, list_name, wants_raw=True)
     sample = factory.build(Addressee(1, 1, "reader0@example.org", "Reader 0", 1))
     Path(job["message"]).write_bytes(sample.data)
     return {

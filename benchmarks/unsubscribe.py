@@ -51,12 +51,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 
 from newsletter.core import tokens  # noqa: E402
 from newsletter.core.settings import get_settings  # noqa: E402
 from newsletter.core.tokens import Token  # noqa: E402
-from newsletter.store import session_scope  # noqa: E402
-from newsletter.store.engine import dispose_engines  # noqa: E402
+from newsletter.store.engine import dispose_engines, get_engine, session_scope  # noqa: E402
 from newsletter.store.importer import import_file  # noqa: E402
 from newsletter.store.lists import create_list  # noqa: E402
 from newsletter.store.models import Membership, MembershipStatus  # noqa: E402
@@ -80,6 +80,11 @@ def _free_port() -> int:
         return port
 
 
+def _database() -> Engine:
+    """The database the settings name, as the server under test opens it."""
+    return get_engine(get_settings().resolved_database_url())
+
+
 def _prepare(data_dir: Path, subscribers: int) -> list[str]:
     """The list and its members; the unsubscribe token of each member, in id order."""
     csv_path = data_dir / "bench.csv"
@@ -87,12 +92,12 @@ def _prepare(data_dir: Path, subscribers: int) -> list[str]:
         handle.write("email,name\n")
         for number in range(subscribers):
             handle.write(f"reader{number}@example.org,Reader {number}\n")
-    with session_scope(write=True) as session:
+    with session_scope(_database(), write=True) as session:
         create_list(session, "bench")
-    summary = import_file("bench", csv_path, lambda rejection: None)
+    summary = import_file("bench", csv_path, lambda rejection: None, engine=_database())
     print(f"imported {summary.added:,} subscribers")
     key = get_settings().signing_key()
-    with session_scope() as session:
+    with session_scope(_database()) as session:
         rows = session.execute(
             select(Membership.subscriber_id, Membership.list_id, Membership.version).order_by(
                 Membership.subscriber_id
@@ -368,7 +373,7 @@ def main() -> int:
     import_path = data_dir / "bulk.csv"
     if "import" in scenarios:
         _write_import_file(import_path, args.import_rows)
-    with session_scope(write=True) as session:
+    with session_scope(_database(), write=True) as session:
         create_list(session, "bulk")
         add_user(session, STAFF_EMAIL, secrets.token_urlsafe(16))
     dispose_engines()
@@ -441,7 +446,7 @@ def main() -> int:
     rate = len(latencies) / elapsed
     p50 = _percentile(latencies, 0.50) * 1000
     p99 = _percentile(latencies, 0.99) * 1000
-    with session_scope() as session:
+    with session_scope(_database()) as session:
         unsubscribed = session.scalar(
             select(func.count())
             .select_from(Membership)

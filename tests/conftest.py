@@ -21,6 +21,8 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
             monkeypatch.delenv(name)
     monkeypatch.setenv("NEWSLETTER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-0123456789")
+    # Refused logins answer at once in tests; test_login_limits checks the delay itself.
+    monkeypatch.setenv("NEWSLETTER_STAFF_LOGIN_REFUSED_DELAY", "0")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli import context
+from newsletter.cli.root import app
 from newsletter.core.errors import NewsletterError, RecordError
 
 if TYPE_CHECKING:
@@ -62,19 +63,17 @@ def _compose(
     record_path: Path, *, images: Literal["hosted", "inline"] | None
 ) -> tuple[Issue, list[str]]:
     from newsletter.compose.from_file import compose_file
-    from newsletter.core.settings import load_settings
 
-    issue, problems = compose_file(load_settings(), record_path, images=images)
+    issue, problems = compose_file(context.settings(), record_path, images=images)
     return issue, [str(problem) for problem in problems]
 
 
 def _render(issue: Issue) -> dict[str, bytes]:
     """Every file of the build, in memory: nothing is written until all of it exists."""
     from newsletter.compose.pdf import render_pdf
-    from newsletter.core.settings import load_settings
     from newsletter.mail.sample import sample_copy
 
-    sample = sample_copy(load_settings(), issue)
+    sample = sample_copy(context.settings(), issue)
     files = {
         "email.html": sample.html.encode(),
         "email.txt": sample.text.encode(),

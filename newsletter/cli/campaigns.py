@@ -1,7 +1,8 @@
 """`newsletter campaigns`: list campaigns; pause, resume or cancel one.
 
-`run_in_foreground` is shared with `newsletter send`: it runs a campaign's runner with a
-progress bar on stderr and turns how the run ended into the exit status:
+Each command is one call of the campaign service (newsletter.sending.service).
+`run_in_foreground` is shared with `newsletter send`: it runs a campaign with a progress
+bar on stderr and turns how the run ended into the exit status:
 0 done, 3 paused (by an error storm, Ctrl-C or `campaigns pause`), 4 cancelled.
 """
 
@@ -19,13 +20,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli import context
 from newsletter.cli.lists import store_errors
+from newsletter.cli.root import app
 
 if TYPE_CHECKING:
-    from newsletter.core.settings import Settings
-    from newsletter.sending.runner import Progress, Runner, RunResult
-    from newsletter.store.campaigns import CampaignSummary
+    from newsletter.sending.service import (
+        CampaignService,
+        ListedCampaign,
+        Progress,
+        RunResult,
+        StopRequest,
+    )
 
 EXIT_PAUSED = 3
 EXIT_CANCELLED = 4
@@ -46,28 +52,19 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
 ) -> None:
     """Every campaign, newest first, with its deliveries counted per state."""
-    from newsletter.core.settings import get_settings
-    from newsletter.store import session_scope
-    from newsletter.store.campaigns import campaign_summaries
-
-    with store_errors(), session_scope() as session:
-        summaries = campaign_summaries(session)
-        timeout = get_settings().send_lease_timeout
+    with store_errors():
+        listed = context.campaigns().campaigns()
     if as_json:
-        typer.echo(json.dumps([_as_json(summary, timeout) for summary in summaries], indent=2))
+        typer.echo(json.dumps([_as_json(campaign) for campaign in listed], indent=2))
         return
-    _table(summaries, timeout)
+    _table(listed)
 
 
 @campaigns_app.command("pause")
 def pause(campaign_id: CampaignId) -> None:
     """Pause a campaign; a sender working on it stops before its next batch."""
-    from newsletter.sending.control import PAUSED_BY_STAFF, pause_campaign
-    from newsletter.store import session_scope
-    from newsletter.store.types import utcnow
-
-    with store_errors(), session_scope(write=True) as session:
-        changed = pause_campaign(session, campaign_id, PAUSED_BY_STAFF, now=utcnow())
+    with store_errors():
+        changed = context.campaigns().pause(campaign_id)
     if changed:
         typer.echo(
             f"paused campaign {campaign_id}; resume with: newsletter campaigns resume {campaign_id}"
@@ -79,24 +76,8 @@ def pause(campaign_id: CampaignId) -> None:
 @campaigns_app.command("cancel")
 def cancel(campaign_id: CampaignId) -> None:
     """Cancel a campaign: nothing more is sent; what is pending is skipped."""
-    from newsletter.core.settings import get_settings
-    from newsletter.sending.control import cancel_campaign
-    from newsletter.sending.marks import discard_marks, marks_folder
-    from newsletter.store import session_scope
-    from newsletter.store.types import utcnow
-
-    settings = get_settings()
-    folder = marks_folder(settings)
-    with store_errors(), session_scope(write=True) as session:
-        cancelled = cancel_campaign(
-            session,
-            campaign_id,
-            now=utcnow(),
-            lease_timeout=settings.send_lease_timeout,
-            marks_folder=folder,
-        )
-    if not cancelled.runner_live:
-        discard_marks(folder, campaign_id)
+    with store_errors():
+        cancelled = context.campaigns().cancel(campaign_id)
     typer.echo(f"cancelled campaign {campaign_id}: {cancelled.skipped} pending deliveries skipped")
     if cancelled.runner_live:
         typer.echo("a sender working on it stops after its current batch")
@@ -109,41 +90,18 @@ def resume(campaign_id: CampaignId) -> None:
     Deliveries an interrupted sender left in flight are settled first: those whose end of
     data had gone out count as sent, the others are sent again.
     """
-    from newsletter.core.settings import load_settings
-    from newsletter.store import session_scope
-    from newsletter.store.campaigns import get_campaign
-
     with store_errors():
-        settings = load_settings()
-        with session_scope() as session:
-            transport_name = get_campaign(session, campaign_id).transport
-    raise typer.Exit(run_in_foreground(campaign_id, settings, transport_name, resume=True))
+        service = context.campaigns()
+    raise typer.Exit(run_in_foreground(service, campaign_id, resume=True))
 
 
-def run_in_foreground(
-    campaign_id: int, settings: Settings, transport_name: str, *, resume: bool
-) -> int:
+def run_in_foreground(service: CampaignService, campaign_id: int, *, resume: bool) -> int:
     """Run the campaign with a progress bar on stderr; the exit status for how it ended."""
-    from newsletter.mail.dkim import DkimSigner
-    from newsletter.sending.ratelimit import RateLimiter
-    from newsletter.sending.runner import Runner
-    from newsletter.transports import make_transport
+    from newsletter.sending.service import StopRequest
 
-    with store_errors():
-        transport = make_transport(settings, transport_name)
-        try:
-            runner = Runner(
-                campaign_id,
-                transport,
-                settings=settings,
-                limiter=RateLimiter.from_settings(settings),
-                signer=DkimSigner.from_settings(settings),
-            )
-            with _progress_bar(campaign_id) as show, _stop_on_ctrl_c(runner):
-                runner.on_progress = show
-                result = runner.run(resume=resume)
-        finally:
-            transport.close()
+    stop = StopRequest()
+    with store_errors(), _progress_bar(campaign_id) as show, _stop_on_ctrl_c(stop):
+        result = service.run(campaign_id, resume=resume, on_progress=show, stop=stop)
     return _report(result)
 
 
@@ -175,14 +133,14 @@ def _report(result: RunResult) -> int:
 
 
 @contextmanager
-def _stop_on_ctrl_c(runner: Runner) -> Iterator[None]:
+def _stop_on_ctrl_c(stop: StopRequest) -> Iterator[None]:
     """First Ctrl-C: finish the batch in flight, then pause. Second: stop at once (what
     was in flight is settled by the next resume)."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if runner.stop_requested:
+        if stop.requested:
             raise KeyboardInterrupt
-        runner.request_stop("interrupted with Ctrl-C")
+        stop.request("interrupted with Ctrl-C")
         typer.echo("\nstopping after the current batch (Ctrl-C again to stop at once)", err=True)
 
     try:
@@ -254,21 +212,15 @@ def _local_time(moment: datetime) -> str:
     return moment.astimezone().strftime("%H:%M:%S")
 
 
-def _running(summary: CampaignSummary, timeout: float) -> bool:
-    from newsletter.sending.lease import LeaseState
-    from newsletter.store.types import utcnow
-
-    return LeaseState(summary.lease_owner, summary.lease_heartbeat).is_live(utcnow(), timeout)
-
-
-def _as_json(summary: CampaignSummary, timeout: float) -> dict[str, Any]:
+def _as_json(listed: ListedCampaign) -> dict[str, Any]:
     from newsletter.store.campaigns import DeliveryState
 
+    summary = listed.summary
     counts = summary.counts
     return {
         "id": summary.id,
         "status": summary.status.value,
-        "running": _running(summary, timeout),
+        "running": listed.running,
         "pause_reason": summary.pause_reason,
         "list": summary.list_name,
         "subject": summary.subject,
@@ -284,7 +236,7 @@ def _as_json(summary: CampaignSummary, timeout: float) -> dict[str, Any]:
     }
 
 
-def _table(summaries: list[CampaignSummary], timeout: float) -> None:
+def _table(listed: list[ListedCampaign]) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -292,7 +244,7 @@ def _table(summaries: list[CampaignSummary], timeout: float) -> None:
     from newsletter.store.campaigns import CampaignStatus, DeliveryState
 
     console = Console(file=sys.stdout)
-    if not summaries:
+    if not listed:
         console.print("No campaigns yet. Start one with: newsletter send RECORD --list NAME")
         return
     table = Table(
@@ -314,9 +266,10 @@ def _table(summaries: list[CampaignSummary], timeout: float) -> None:
     for column in (table.columns[0], *table.columns[4:]):
         column.justify = "right"
         column.min_width = len(str(column.header))
-    for summary in summaries:
+    for campaign in listed:
+        summary = campaign.summary
         status = summary.status.value
-        if summary.status is CampaignStatus.SENDING and not _running(summary, timeout):
+        if summary.status is CampaignStatus.SENDING and not campaign.running:
             status = "interrupted"
         counts = summary.counts
         table.add_row(
@@ -331,7 +284,7 @@ def _table(summaries: list[CampaignSummary], timeout: float) -> None:
             str(summary.left),
         )
     console.print(table)
-    for summary in summaries:
+    for summary in (campaign.summary for campaign in listed):
         if summary.status is CampaignStatus.PAUSED:
             console.print(f"{summary.id} paused: {summary.pause_reason or 'no reason given'}")
         if summary.may_be_duplicated:

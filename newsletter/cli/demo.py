@@ -3,7 +3,8 @@
 It builds the example issue, imports the sample subscribers, starts the capture server and
 the web side, sends the issue, prints where to look, and runs until Ctrl-C. Each step is
 the command a user would run (`build`, `subscribers import`, `send --yes`), called in
-this process, so the demo shows exactly what those commands do.
+this process on the demo's settings (newsletter.cli.context.running_on), so the demo
+shows exactly what those commands do.
 
 Exit status: 0 when stopped with Ctrl-C (or SIGTERM); 1 when a port is taken or a step
 fails (2 for an invalid record, as with `build`); 3 when the send was paused, as with
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli import context
+from newsletter.cli.root import app
 
 if TYPE_CHECKING:
     from newsletter.cli.demo_servers import DemoPorts, DemoServers, DemoUrls
@@ -58,13 +60,14 @@ def demo(
     Running it again is fine: the list is kept, the import updates it, and the issue goes
     out as a new campaign to whoever is still subscribed. Stop with Ctrl-C.
     """
-    from newsletter.cli.demo_servers import DemoPorts, demo_settings
+    from newsletter.cli.demo_servers import DemoPorts
 
     ports = DemoPorts(web=port, smtp=smtp_port, inbox=inbox_port)
-    with _stop_requests() as stop, demo_settings(ports):
+    with _stop_requests() as stop:
         servers = _start(ports)
         try:
-            status = _run(servers, stop, record, subscribers, out, list_name)
+            with context.running_on(servers.settings):
+                status = _run(servers, stop, record, subscribers, out, list_name)
         except KeyboardInterrupt:
             status = _INTERRUPTED
         finally:
@@ -77,14 +80,13 @@ def demo(
 
 def _start(ports: DemoPorts) -> DemoServers:
     """Both servers listening, or one `error:` line (a port taken, say) and exit status 1."""
-    from newsletter.cli.demo_servers import DemoServers
+    from newsletter.cli.demo_servers import DemoServers, demo_settings
     from newsletter.cli.lists import store_errors
-    from newsletter.core.settings import load_settings
 
     try:
         with store_errors():
             ports.check()
-            servers = DemoServers(load_settings(), ports)
+            servers = DemoServers(demo_settings(ports), ports)
             servers.start()
     except KeyboardInterrupt:
         raise typer.Exit(_INTERRUPTED) from None

@@ -11,16 +11,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
+from newsletter.cli import context
 from newsletter.core.errors import NewsletterError
 from newsletter.core.links import Links
-from newsletter.core.settings import Settings, get_settings
+from newsletter.core.settings import Settings, load_settings
 from newsletter.devsmtp.capture import DevSmtpError
 from newsletter.devsmtp.server import DevSmtpServer
 
@@ -56,36 +55,23 @@ class DemoPorts:
             raise DemoError("--port, --smtp-port and --inbox-port must all differ")
 
 
-@contextmanager
-def demo_settings(ports: DemoPorts) -> Iterator[None]:
+def demo_settings(ports: DemoPorts) -> Settings:
     """The embedded defaults, whatever the environment or `.env` say about where mail goes.
 
-    Set in the environment, not on one Settings object: the store, the composer and the
-    runner all read `get_settings()`. The public URL is the demo's own web server, so the
-    links in the captured mail work; mail goes to its capture server, never to a real
-    one; the database is SQLite in the data folder, so the sample list never lands in a
-    production database named in `.env`. The data folder itself (NEWSLETTER_DATA_DIR,
-    by default subscribers/) and everything else are left as configured.
+    The demo's steps run on these (newsletter.cli.context.running_on), and its web
+    server is made with them; the environment is left alone. The public URL is the demo's
+    own web server, so the links in the captured mail work; mail goes to its capture
+    server, never to a real one; the database is SQLite in the data folder, so the sample
+    list never lands in a production database named in `.env`. The data folder itself
+    (NEWSLETTER_DATA_DIR, by default subscribers/) and everything else are as configured.
     """
-    overrides = {
-        "NEWSLETTER_PUBLIC_URL": f"http://{HOST}:{ports.web}",
-        "NEWSLETTER_TRANSPORT": "smtp",
-        "NEWSLETTER_SMTP_URL": f"smtp://{HOST}:{ports.smtp}",
+    return load_settings(
+        public_url=f"http://{HOST}:{ports.web}",
+        transport="smtp",
+        smtp_url=f"smtp://{HOST}:{ports.smtp}",
         # Empty means the default: SQLite in the data folder.
-        "NEWSLETTER_DATABASE_URL": "",
-    }
-    saved = {name: os.environ.get(name) for name in overrides}
-    os.environ.update(overrides)
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        get_settings.cache_clear()
+        database_url="",
+    )
 
 
 def _listen(port: int, what: str) -> socket.socket:
@@ -189,11 +175,10 @@ class DemoServers:
             self.web.stop()
 
     def urls(self, slug: str) -> DemoUrls:
-        from newsletter.store import session_scope
         from newsletter.web import issues
 
         links = Links(self.settings.public_url)
-        with session_scope() as session:
+        with context.transaction() as session:
             published = issues.by_slug(session, slug) is not None
         return DemoUrls(
             inbox=self.mail.inbox_url,
@@ -204,11 +189,10 @@ class DemoServers:
 
 def ensure_list(name: str) -> bool:
     """Create the list unless it exists; True when it was created."""
-    from newsletter.store import session_scope
     from newsletter.store.errors import UnknownListError
     from newsletter.store.lists import create_list, get_list
 
-    with session_scope(write=True) as session:
+    with context.transaction(write=True) as session:
         try:
             get_list(session, name)
         except UnknownListError:
@@ -219,13 +203,7 @@ def ensure_list(name: str) -> bool:
 
 def eligible_count(name: str) -> int:
     """Who a campaign to the list would reach now (active and not suppressed)."""
-    from newsletter.store import session_scope
-    from newsletter.store.lists import get_list, list_summary
-
-    with session_scope() as session:
-        summary = list_summary(session, get_list(session, name).id)
-        assert summary is not None  # get_list raised if there were no such list
-        return summary.eligible
+    return context.campaigns().audience(name).eligible
 
 
 def issue_slug(record: Path) -> str:

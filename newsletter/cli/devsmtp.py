@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli.root import app
 
 
 @app.command("dev-smtp")

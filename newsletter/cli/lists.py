@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from newsletter.cli import app
+from newsletter.cli import context
+from newsletter.cli.root import app
 from newsletter.core.errors import NewsletterError
-from newsletter.store import session_scope
 from newsletter.store.lists import create_list, list_summaries
 from newsletter.store.models import MembershipStatus
 
@@ -46,7 +46,7 @@ def overview(ctx: typer.Context) -> None:
     """Show each list with its subscriber counts per status."""
     if ctx.invoked_subcommand is not None:
         return
-    with store_errors(), session_scope() as session:
+    with store_errors(), context.transaction() as session:
         summaries = list_summaries(session)
     console = Console()
     if not summaries:
@@ -72,8 +72,15 @@ def create(
     description: Annotated[
         str, typer.Option("--description", "-d", help="What the list is for.")
     ] = "",
+    language: Annotated[
+        str,
+        typer.Option(
+            "--language",
+            help="What its public pages and mails speak (BCP 47: ur, ar, ...); English if none.",
+        ),
+    ] = "",
 ) -> None:
     """Create a mailing list."""
-    with store_errors(), session_scope(write=True) as session:
-        created = create_list(session, name, description)
+    with store_errors(), context.transaction(write=True) as session:
+        created = create_list(session, name, description, language)
     typer.echo(f"created list {created.name!r}")

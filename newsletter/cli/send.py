@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli import context
 from newsletter.cli.campaigns import run_in_foreground
+from newsletter.cli.lists import store_errors
+from newsletter.cli.root import app
 from newsletter.core.errors import NewsletterError, RecordError
 
 if TYPE_CHECKING:
-    from newsletter.core.settings import Settings
     from newsletter.issue.model import Issue
-    from newsletter.sending.messages import MessageFactory
+    from newsletter.sending.service import CampaignService, Draft
     from newsletter.store.lists import ListSummary
-    from newsletter.transports.base import Transport
 
 
 @app.command()
@@ -67,23 +67,19 @@ def send(
     if dry_run and test_to:
         _fail("--dry-run and --test-to do not go together")
     try:
-        settings, issue, problems = _prepare(record, images)
+        service, issue, problems = _prepare(record, images)
         for problem in problems:
             typer.echo(f"warning: {problem}", err=True)
-        summary = _list_summary(list_name)
-        transport = _transport(settings, transport_name)
-        try:
-            # Made here even for a real send: a bad DKIM key or From address stops it now.
-            factory = _factory(settings, issue, summary, transport)
+        summary = service.audience(list_name)
+        with service.draft(issue, summary, transport_name) as draft:
             if dry_run:
-                _dry_run(summary, transport, factory, sample_out)
+                _dry_run(draft, sample_out)
                 return
             if test_to is not None:
-                _test(test_to, transport, factory)
+                _test(test_to, draft)
                 return
-        finally:
-            # The runner opens its own; nothing is connected yet for a real send.
-            transport.close()
+            # A real send: the draft's transport, never connected, closes here; the runner
+            # opens its own.
     except RecordError as exc:
         for problem in exc.problems:
             typer.echo(problem, err=True)
@@ -95,11 +91,12 @@ def send(
     if summary.eligible == 0:
         _fail(f"list {summary.name!r} has no eligible subscribers (active and not suppressed)")
     if not yes:
-        _confirm(issue, summary, transport)
-    campaign_id = _create(settings, issue, summary, transport.name)
+        _confirm(issue, summary, draft.where)
+    with store_errors():
+        campaign_id = service.create(issue, summary, draft.transport.name)
     typer.echo(f"campaign {campaign_id}")
     sys.stdout.flush()
-    raise typer.Exit(run_in_foreground(campaign_id, settings, transport.name, resume=False))
+    raise typer.Exit(run_in_foreground(service, campaign_id, resume=False))
 
 
 def _fail(message: str) -> None:
@@ -109,123 +106,65 @@ def _fail(message: str) -> None:
 
 def _prepare(
     record: Path, images: Literal["hosted", "inline"] | None
-) -> tuple[Settings, Issue, list[str]]:
+) -> tuple[CampaignService, Issue, list[str]]:
     from newsletter.compose.from_file import compose_file
-    from newsletter.core.settings import load_settings
 
-    settings = load_settings()
+    settings = context.settings()
     # Checked before composing, so a missing key stops the send before any work.
     settings.signing_key()
     issue, problems = compose_file(settings, record, images=images)
-    return settings, issue, [str(problem) for problem in problems]
+    return context.campaigns(), issue, [str(problem) for problem in problems]
 
 
-def _list_summary(list_name: str) -> ListSummary:
-    from newsletter.store import session_scope
-    from newsletter.store.lists import get_list, list_summary
-
-    with session_scope() as session:
-        summary = list_summary(session, get_list(session, list_name).id)
-        assert summary is not None  # get_list raised if there were no such list
-        return summary
-
-
-def _transport(settings: Settings, name: str | None) -> Transport:
-    from newsletter.transports import make_transport
-
-    return make_transport(settings, name)
-
-
-def _factory(
-    settings: Settings, issue: Issue, summary: ListSummary, transport: Transport
-) -> MessageFactory:
-    """Messages as the campaign will make them, for the dry run's sample and --test-to."""
-    from newsletter.sending.launch import sample_factory
-
-    return sample_factory(settings, issue, summary.id, summary.name, transport.name)
-
-
-def _where(transport: Transport) -> str:
-    endpoint = getattr(transport, "endpoint", None)
-    return f"{transport.name} ({endpoint})" if endpoint is not None else transport.name
-
-
-def _dry_run(
-    summary: ListSummary, transport: Transport, factory: MessageFactory, sample_out: Path | None
-) -> None:
-    from newsletter.mail.mime import new_message_id
-    from newsletter.sending.messages import Addressee
-    from newsletter.store import session_scope
+def _dry_run(draft: Draft, sample_out: Path | None) -> None:
     from newsletter.store.models import MembershipStatus
-    from newsletter.store.recipients import eligible_batch
 
+    summary = draft.audience
+    assert summary is not None
     counts = summary.counts
     typer.echo(
         f"dry run: nothing sent, nothing recorded\n"
         f"list {summary.name!r}: {counts[MembershipStatus.ACTIVE]} active, "
         f"{counts[MembershipStatus.UNSUBSCRIBED]} unsubscribed, "
         f"{counts[MembershipStatus.UNCONFIRMED]} unconfirmed\n"
-        f"would send {factory.source.issue.subject!r} to {summary.eligible} recipients "
-        f"(active, not suppressed) through {_where(transport)}"
+        f"would send {draft.issue.subject!r} to {summary.eligible} recipients "
+        f"(active, not suppressed) through {draft.where}"
     )
-    with session_scope() as session:
-        first = eligible_batch(session, summary.id, limit=1)
-    if not first:
+    data = draft.sample()
+    if data is None:
         return
-    recipient = first[0]
-    message = factory.build(
-        Addressee(0, recipient.subscriber_id, recipient.email, recipient.name, recipient.version),
-        message_id=new_message_id(factory.domain),
-    )
-    head = message.data.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
-    typer.echo(f"sample message, to the first recipient ({len(message.data):,} bytes):\n{head}")
+    head = data.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+    typer.echo(f"sample message, to the first recipient ({len(data):,} bytes):\n{head}")
     if sample_out is not None:
         try:
-            sample_out.write_bytes(message.data)
+            sample_out.write_bytes(data)
         except OSError as exc:
             raise NewsletterError(f"cannot write {sample_out}: {exc.strerror or exc}") from exc
         typer.echo(f"wrote the whole sample message to {sample_out}")
 
 
-def _test(address: str, transport: Transport, factory: MessageFactory) -> None:
-    from newsletter.sending.launch import send_test
+def _test(address: str, draft: Draft) -> None:
     from newsletter.transports.base import Status
 
-    email, outcome = send_test(factory, transport, address)
+    email, outcome = draft.send_test(address)
     if outcome.status is not Status.SENT:
         raise NewsletterError(
             f"the test message to {email} was {outcome.status.value}: {outcome.detail}"
         )
-    typer.echo(f"test message sent to {email} through {_where(transport)}: {outcome.detail}")
+    typer.echo(f"test message sent to {email} through {draft.where}: {outcome.detail}")
 
 
 def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _confirm(issue: Issue, summary: ListSummary, transport: Transport) -> None:
+def _confirm(issue: Issue, summary: ListSummary, where: str) -> None:
     if not _interactive():
         _fail("standard input is not a terminal, so nobody can confirm; pass --yes to send")
     question = (
         f"Send {issue.subject!r} to {summary.eligible} recipients on list {summary.name!r} "
-        f"through {_where(transport)}?"
+        f"through {where}?"
     )
     if not typer.confirm(question, default=False, err=True):
         typer.echo("nothing sent", err=True)
         raise typer.Exit(1)
-
-
-def _create(settings: Settings, issue: Issue, summary: ListSummary, transport: str) -> int:
-    from newsletter.cli.lists import store_errors
-    from newsletter.sending.launch import create_send
-    from newsletter.store import session_scope
-
-    with store_errors(), session_scope(write=True) as session:
-        return create_send(
-            session,
-            settings,
-            issue,
-            list_id=summary.id,
-            list_name=summary.name,
-            transport_name=transport,
-        )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli.root import app
 
 APP_FACTORY = "newsletter.web.app:create_app"
 

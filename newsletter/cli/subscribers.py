@@ -12,9 +12,9 @@ from typing import Annotated, TextIO
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli import context
 from newsletter.cli.lists import store_errors
-from newsletter.store import session_scope
+from newsletter.cli.root import app
 from newsletter.store.errors import StoreError
 from newsletter.store.exporter import export_csv
 from newsletter.store.importer import RejectLog, import_file
@@ -43,7 +43,7 @@ def import_(
     """
     with store_errors(), RejectLog() as rejections:
         try:
-            summary = import_file(list_name, file, rejections)
+            summary = import_file(list_name, file, rejections, engine=context.engine())
         except KeyboardInterrupt:
             typer.echo("error: interrupted; nothing was imported", err=True)
             raise typer.Exit(130) from None
@@ -60,7 +60,7 @@ def export(
     ] = None,
 ) -> None:
     """Export a list as CSV (email, name, status, attributes), safe to open in a spreadsheet."""
-    with store_errors(), session_scope(snapshot=True) as session:
+    with store_errors(), context.transaction(snapshot=True) as session:
         mailing_list = get_list(session, list_name)
         if output is None:
             export_csv(session, mailing_list, sys.stdout)
@@ -89,7 +89,7 @@ def _export_to_file(output: Path, write: Callable[[TextIO], int]) -> int:
 @subscribers_app.command("show")
 def show(email: Annotated[str, typer.Argument(help="The subscriber's address.")]) -> None:
     """Show a subscriber: details, lists, suppression and recent events."""
-    with store_errors(), session_scope() as session:
+    with store_errors(), context.transaction() as session:
         details = subscriber_details(session, email)
     subscriber = details.subscriber
     lines = [
@@ -130,7 +130,7 @@ def unsubscribe(
     ] = None,
 ) -> None:
     """Unsubscribe from one list, or from everything: then the address is never mailed again."""
-    with store_errors(), session_scope(write=True) as session:
+    with store_errors(), context.transaction(write=True) as session:
         subscriber = get_subscriber(session, email)
         detail = f"by {_operator()}"
         if list_name is None:

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli import context
 from newsletter.cli.lists import store_errors
+from newsletter.cli.root import app
 
 users_app = typer.Typer(
     help="Staff accounts for the staff area: add, list, change a password, disable, enable."
@@ -19,11 +20,10 @@ app.add_typer(users_app, name="users")
 @users_app.command("add")
 def add(email: Annotated[str, typer.Argument(help=_EMAIL_HELP)]) -> None:
     """Create a staff account; the password is asked for twice and never echoed."""
-    from newsletter.store import session_scope
     from newsletter.store.staff import add_user
 
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
-    with store_errors(), session_scope(write=True) as session:
+    with store_errors(), context.transaction(write=True) as session:
         user = add_user(session, email, password)
         typer.echo(f"created staff account {user.email}")
 
@@ -32,16 +32,15 @@ def add(email: Annotated[str, typer.Argument(help=_EMAIL_HELP)]) -> None:
 def passwd(email: Annotated[str, typer.Argument(help=_EMAIL_HELP)]) -> None:
     """Give an account a new password (asked for twice, never echoed); this ends every
     session the account has."""
-    from newsletter.store import session_scope
     from newsletter.store.staff import find_user, hash_password, set_password
 
-    with store_errors(), session_scope() as session:
+    with store_errors(), context.transaction() as session:
         find_user(session, email)  # an unknown address fails before the password is asked
     password = typer.prompt("New password", hide_input=True, confirmation_prompt=True, err=True)
     with store_errors():
         # argon2 before the write transaction, not inside it.
         hashed = hash_password(password)
-        with session_scope(write=True) as session:
+        with context.transaction(write=True) as session:
             user = set_password(session, email, hashed)
             typer.echo(f"changed the password of {user.email}; its sessions have ended")
 
@@ -49,10 +48,9 @@ def passwd(email: Annotated[str, typer.Argument(help=_EMAIL_HELP)]) -> None:
 @users_app.command("disable")
 def disable(email: Annotated[str, typer.Argument(help=_EMAIL_HELP)]) -> None:
     """Stop an account from logging in, and end every session it has."""
-    from newsletter.store import session_scope
     from newsletter.store.staff import set_active
 
-    with store_errors(), session_scope(write=True) as session:
+    with store_errors(), context.transaction(write=True) as session:
         user = set_active(session, email, False)
         typer.echo(f"disabled staff account {user.email}; its sessions have ended")
 
@@ -60,10 +58,9 @@ def disable(email: Annotated[str, typer.Argument(help=_EMAIL_HELP)]) -> None:
 @users_app.command("enable")
 def enable(email: Annotated[str, typer.Argument(help=_EMAIL_HELP)]) -> None:
     """Let a disabled account log in again (with its old password)."""
-    from newsletter.store import session_scope
     from newsletter.store.staff import set_active
 
-    with store_errors(), session_scope(write=True) as session:
+    with store_errors(), context.transaction(write=True) as session:
         user = set_active(session, email, True)
         typer.echo(f"enabled staff account {user.email}")
 
@@ -71,10 +68,9 @@ def enable(email: Annotated[str, typer.Argument(help=_EMAIL_HELP)]) -> None:
 @users_app.command("list")
 def list_() -> None:
     """Show every staff account."""
-    from newsletter.store import session_scope
     from newsletter.store.staff import list_users
 
-    with store_errors(), session_scope() as session:
+    with store_errors(), context.transaction() as session:
         users = list_users(session)
     if not users:
         typer.echo("No staff accounts yet. Add one with: newsletter users add EMAIL")

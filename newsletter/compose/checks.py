@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from newsletter.issue.model import PERSONAL_FIELDS, Issue, placeholder
+from newsletter.record.assets import BUDGET_BYTES
 
 # Gmail clips a message whose HTML is larger than about 102 KB and hides the rest,
 # unsubscribe link included, behind "View entire message".
@@ -24,7 +25,8 @@ class Problem:
         return f"{self.code}: {self.message}"
 
 
-def check_issue(issue: Issue) -> list[Problem]:
+def check_issue(issue: Issue, *, photo_budget_bytes: int = BUDGET_BYTES) -> list[Problem]:
+    """`photo_budget_bytes`: what each image the issue carries (photos, logo) may weigh."""
     problems: list[Problem] = []
     size = len(issue.html.encode("utf-8"))
     if size > GMAIL_CLIP_BYTES:
@@ -35,6 +37,16 @@ def check_issue(issue: Issue) -> list[Problem]:
                 f"{GMAIL_CLIP_BYTES:,} bytes",
             )
         )
+    for asset in issue.assets:
+        if len(asset.data) > photo_budget_bytes:
+            # Every open downloads it (every message carries it, inline), for a thumbnail.
+            problems.append(
+                Problem(
+                    "image-too-large",
+                    f"{asset.filename} is {len(asset.data):,} bytes, over the budget of "
+                    f"{photo_budget_bytes:,} bytes per image (NEWSLETTER_PHOTO_BUDGET_BYTES)",
+                )
+            )
 
     scan = _Scan()
     scan.feed(issue.html)

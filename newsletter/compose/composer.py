@@ -1,27 +1,36 @@
 """A loaded record becomes an `Issue`: email HTML and text, web page and print page.
 
 Pure: nothing here reads files, the network or a database (the templates are compiled once
-per process and override folder, a folder the caller passes in; see `templates`). Jinja, MJML
+per process and override folder, a folder the caller passes in; see `template_loader`). Jinja, MJML
 and CSS inlining run once per issue; recipient fields appear as placeholders, filled in per
 recipient by `newsletter.mail.personalize`.
+
+The issue speaks its record's language (`newsletter.i18n`): fixed strings from its
+catalogue, dates and digits as it writes them, fonts for its script.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from newsletter.compose.brand import brand_style
+from markupsafe import Markup
+
+from newsletter.compose.brand import BrandStyle, brand_style
 from newsletter.compose.email_html import compile_mjml, inline_css, minify
 from newsletter.compose.formatting import shorten
 from newsletter.compose.markdown import to_plain
-from newsletter.compose.templates import templates
+from newsletter.compose.template_loader import templates
 from newsletter.core.errors import ComposeError
 from newsletter.core.links import Links
+from newsletter.i18n import N_, Language, bidi, language
+from newsletter.i18n.fonts import font_stack, script_fonts, tall
+from newsletter.i18n.formats import css_counter_style
 from newsletter.issue.model import Asset, Issue, placeholder
 
 if TYPE_CHECKING:
@@ -70,11 +79,13 @@ def compose_issue(
     if images not in ("hosted", "inline"):
         raise ComposeError(f"images must be 'hosted' or 'inline', not {images!r}")
     record = loaded.record
+    lang = language(record.language)
     slug = record.issue_slug
     links = Links(public_url)
     photos = _speaker_photos(loaded)
     direction: Literal["ltr", "rtl"] = "rtl" if record.direction == "rtl" else "ltr"
-    subject = record.effective_subject
+    kind = _kind(record, lang)
+    subject = record.subject or f"{kind}: {record.title}"
     preheader = record.preheader or shorten(to_plain(record.summary), PREHEADER_LENGTH)
 
     def image_src(image: Asset | str, how: _Embedding) -> str:
@@ -92,14 +103,20 @@ def compose_issue(
             "mode": mode,
             "record": record,
             "brand": brand,
-            "style": brand_style(brand),
+            "style": _script_style(brand_style(brand), record.language),
+            # Arabic script joins its letters and has no italics; Nastaliq needs taller
+            # lines; digits other than Western number the lists.
+            "cursive_script": bool(script_fonts(record.language)),
+            "tall_script": tall(record.language),
+            "list_style": css_counter_style(lang.locale),
+            "kind": kind,
             "subject": subject,
             "preheader": preheader,
             "language": record.language,
             "direction": direction,
             "rtl": direction == "rtl",
-            "footer": _footer(record),
-            "recommendations_intro": _recommendations_intro(record),
+            "footer": _footer(record, lang),
+            "recommendations_intro": _recommendations_intro(record, lang, kind),
             "social": _social(record.social),
             "links": {
                 "web": links.web(slug),
@@ -120,7 +137,7 @@ def compose_issue(
             ],
         }
 
-    compiled = templates(templates_dir)
+    compiled = templates(templates_dir, record.language)
     email_context = context("email", images)
     html = minify(inline_css(compile_mjml(compiled.render("email", email_context))))
     text = _tidy_text(compiled.render("text", email_context))
@@ -179,15 +196,41 @@ def _personal_links() -> dict[str, str]:
     }
 
 
-def _footer(record: Record) -> str:
-    return record.footer or f"© {record.date.year}. All rights reserved."
+def _kind(record: Record, lang: Language) -> str:
+    """The record's kind as written, or the default kind in the issue's language."""
+    if "kind" in record.model_fields_set:
+        return record.kind
+    return lang.gettext(N_("Seminar"))
 
 
-def _recommendations_intro(record: Record) -> str:
-    return (
-        record.recommendations_intro
-        or f"Following recommendations extracted from the discussions in the {record.kind}:"
+def _script_style(style: BrandStyle, language_tag: str) -> BrandStyle:
+    """The brand's fonts after the faces made for the issue's script, if it needs any."""
+    return dataclasses.replace(
+        style,
+        # The faces are our constants and the brand's list was checked by brand_style.
+        font_family=Markup(font_stack(language_tag, style.font_family)),
+        heading_font_family=Markup(font_stack(language_tag, style.heading_font_family)),
     )
+
+
+def _footer(record: Record, lang: Language) -> str:
+    if record.footer:
+        return record.footer
+    year = lang.digits(str(record.date.year))
+    return _ours(lang, lang.gettext(N_("© %(year)s. All rights reserved.")) % {"year": year})
+
+
+def _recommendations_intro(record: Record, lang: Language, kind: str) -> str:
+    if record.recommendations_intro:
+        return record.recommendations_intro
+    intro = N_("Following recommendations extracted from the discussions in the %(kind)s:")
+    return _ours(lang, lang.gettext(intro) % {"kind": kind})
+
+
+def _ours(lang: Language, sentence: str) -> str:
+    """A sentence of ours, isolated when it is English in a right-to-left issue (see
+    newsletter.i18n.jinja); the templates show it as they show the record's own."""
+    return bidi.ltr_text(sentence) if lang.foreign_strings else sentence
 
 
 def _social(networks: Mapping[str, str]) -> list[tuple[str, str]]:

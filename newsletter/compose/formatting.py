@@ -1,23 +1,15 @@
-"""Small text helpers shared by the HTML, text and print templates."""
+"""Small text helpers shared by the HTML, text and print templates.
+
+Dates and numbers are `newsletter.i18n.formats`', written as the issue's language writes them.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import textwrap
 import unicodedata
+import urllib.parse
 
 TEXT_WIDTH = 72
-
-
-def ordinal(day: int) -> str:
-    if 11 <= day % 100 <= 13:
-        return f"{day}th"
-    return f"{day}{({1: 'st', 2: 'nd', 3: 'rd'}).get(day % 10, 'th')}"
-
-
-def long_date(day: dt.date) -> str:
-    """The seed's style: "Thursday, 24th February 2022" (English, whatever the locale)."""
-    return f"{day:%A}, {ordinal(day.day)} {day:%B %Y}"
 
 
 def title_lines(title: str) -> list[str]:
@@ -29,9 +21,14 @@ def title_lines(title: str) -> list[str]:
 
 
 def display_width(text: str) -> int:
-    """Columns `text` takes in a monospaced font: wide East Asian characters take two."""
+    """Columns `text` takes in a monospaced font: wide East Asian characters take two,
+    combining marks and invisible ones (bidi isolates, joiners) none."""
     return sum(
-        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        0
+        if unicodedata.combining(ch) or unicodedata.category(ch) == "Cf"
+        else 2
+        if unicodedata.east_asian_width(ch) in "WF"
+        else 1
         for ch in text
     )
 
@@ -67,3 +64,16 @@ def shorten(text: str, limit: int) -> str:
         return flat
     cut = flat[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:.")
     return cut + "…"
+
+
+def readable_url(url: str) -> str:
+    """`url` as a person reads it: percent-encoded letters decoded (an Urdu issue's address
+    shows its Urdu words). Left encoded if decoding brings a space or an invisible or
+    control character, which could disguise where the link goes, or is not UTF-8."""
+    try:
+        decoded = urllib.parse.unquote(url, errors="strict")
+    except UnicodeDecodeError:
+        return url
+    if any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in decoded):
+        return url
+    return decoded

@@ -13,14 +13,22 @@ if TYPE_CHECKING:
 
 
 def read_logo(settings: Settings) -> Asset | None:
-    """The brand's logo when it is a local file; a URL is linked, not embedded."""
+    """The brand's logo when it is a local file, prepared for mail as the photos are; a URL
+    is linked, not embedded."""
     from newsletter.record.assets import read_asset
+    from newsletter.record.photos import LOGO_WIDTH, prepare_image
 
     logo = settings.brand.logo
     if not logo or logo.startswith(("https://", "http://")):
         return None
     path = Path(logo)
-    return read_asset(path, f"logo{path.suffix.lower()}")
+    return prepare_image(
+        read_asset(path, "logo").data,
+        "logo",
+        shown=str(path),
+        width=LOGO_WIDTH,
+        budget_bytes=settings.photo_budget_bytes,
+    )
 
 
 def compose_file(
@@ -34,11 +42,15 @@ def compose_file(
     from newsletter.record.loader import load_record
 
     issue = compose_issue(
-        load_record(path, max_photo_bytes=settings.max_photo_bytes),
+        load_record(
+            path,
+            max_photo_bytes=settings.max_photo_bytes,
+            photo_budget_bytes=settings.photo_budget_bytes,
+        ),
         brand=settings.brand,
         public_url=settings.public_url,
         images=images or settings.images,
         logo=read_logo(settings),
         templates_dir=settings.templates_dir,
     )
-    return issue, check_issue(issue)
+    return issue, check_issue(issue, photo_budget_bytes=settings.photo_budget_bytes)

@@ -7,7 +7,7 @@ import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest speaker photo a record may name, in bytes; larger ones are "
         "refused as a problem of the record.",
+    )
+    photo_budget_bytes: int = Field(
+        default=60 * 1024,
+        ge=1,
+        description="What each photo and the logo may weigh once prepared for mail (resized, "
+        "re-encoded), in bytes; the composer warns about a larger one, and build --strict "
+        "fails on it.",
     )
     templates_dir: Path | None = Field(
         default=None,
@@ -211,6 +218,14 @@ class Settings(BaseSettings):
     staff_login_window: int = Field(
         default=900, ge=1, description="Seconds over which failed staff logins are counted."
     )
+    staff_login_refused_delay: float = Field(
+        default=1.0,
+        ge=0,
+        le=30,
+        allow_inf_nan=False,
+        description="Seconds a refused staff login (429) waits before it is answered, so "
+        "that a client flooding the login form slows itself down, not the server.",
+    )
 
     # Bounce and complaint webhooks (newsletter.web.routes.webhooks): each provider's route
     # answers 404 until its credential is set.
@@ -326,10 +341,13 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def load_settings() -> Settings:
-    """`get_settings()`, with invalid values reported as one ConfigError naming each variable."""
+def load_settings(**overrides: Any) -> Settings:
+    """`get_settings()`, with invalid values reported as one ConfigError naming each variable.
+
+    `overrides` (by field name) win over the environment and `.env`, without changing them.
+    """
     try:
-        return get_settings()
+        return Settings(**overrides) if overrides else get_settings()
     except ValidationError as exc:
         problems = "; ".join(
             f"NEWSLETTER_{'__'.join(map(str, error['loc'])).upper()}: {error['msg']}"

@@ -6,8 +6,10 @@ base64-encodes inline images. Every encoded literal part ends at a line boundary
 break `=\\r\\n` where needed), so per recipient `render` only encodes the few short field
 values and joins byte strings. See `newsletter.mail.personalize` for the whole sequence.
 
-`build_reference_message` builds the same message the slow, obviously-correct way with
-`email.message.EmailMessage`; tests compare the two and the benchmark uses it as a ceiling.
+`MessageTemplate.letter` writes a one-off message (a confirmation, a forward) the same way:
+its text is final, so it has no placeholders, and it belongs to no list, so it carries no
+list headers. The slow, obviously-correct builder that rendered messages are compared
+with lives in the tests (tests/mail/oracle.py).
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage, MIMEPart
+from email.message import MIMEPart
 
 from newsletter.issue.model import Asset, Issue
 from newsletter.mail.headers import (
+    HEADER_WRITE_ERRORS,
     MessageError,
     address_header,
     ascii_address,
@@ -36,7 +38,7 @@ from newsletter.mail.headers import (
     structured,
 )
 from newsletter.mail.headers import list_id as list_id_value
-from newsletter.mail.personalize import Substituter, personalize_html, personalize_text
+from newsletter.mail.placeholders import Substituter
 
 _POLICY = policy.SMTP
 _CRLF = b"\r\n"
@@ -49,7 +51,7 @@ _BAD_BRACKETED = re.compile(r'[\x00-\x20\x7f<>"\\]')
 # Printable ASCII but "=", no trailing space, short enough for one line: QP leaves it as is.
 _QP_PLAIN = re.compile(rb"[ -<>-~]{0,74}[!-<>-~]")
 
-__all__ = ["MessageError", "MessageTemplate", "build_reference_message"]
+__all__ = ["MessageError", "MessageTemplate"]
 
 
 @dataclass(frozen=True)
@@ -93,20 +95,6 @@ def _normalise_body(source: str) -> str:
     """LF line ends, ending in one, as the reference builder's decoded body has."""
     source = source.replace("\r\n", "\n").replace("\r", "\n")
     return source if source.endswith("\n") else source + "\n"
-
-
-def add_inline_assets(part: MIMEPart, assets: Sequence[Asset]) -> None:
-    """Attach images to `part` as inline parts the HTML refers to by `cid:`."""
-    for asset in assets:
-        maintype, _, subtype = asset.content_type.partition("/")
-        part.add_related(
-            asset.data,
-            maintype,
-            subtype,
-            cid=f"<{asset.cid}>",
-            disposition="inline",
-            filename=asset.filename,
-        )
 
 
 def mailto_url(unsubscribe_mailto: str) -> str:
@@ -175,7 +163,11 @@ def _image_part(asset: Asset) -> bytes:
         disposition="inline",
         filename=asset.filename,
     )
-    return part.as_bytes(policy=_POLICY)
+    try:
+        return part.as_bytes(policy=_POLICY)
+    except HEADER_WRITE_ERRORS as exc:
+        # A patched Python refusing a header it would have written with a line break.
+        raise MessageError(f"image {asset.filename!r} cannot be written safely: {exc}") from exc
 
 
 def _boundary() -> str:
@@ -209,6 +201,7 @@ class MessageTemplate:
         shared_headers: bytes,
         subject: Substituter,
         subject_header: bytes | None,
+        listed: bool,
         unsubscribe_mailto: str | None,
         sender_domain: str,
         skeleton: list[bytes],
@@ -217,6 +210,8 @@ class MessageTemplate:
         self.shared_headers = shared_headers
         self.subject = subject
         self.subject_header = subject_header
+        # List mail carries List-Unsubscribe, so it needs the recipient's unsubscribe URL.
+        self.listed = listed
         self.unsubscribe_mailto = unsubscribe_mailto
         self.sender_domain = sender_domain
         # skeleton[0::2] are encoded literal parts, skeleton[1::2] are filled per recipient.
@@ -237,30 +232,81 @@ class MessageTemplate:
         extra_headers: Mapping[str, str] | None = None,
         sender_domain: str | None = None,
     ) -> MessageTemplate:
+        """An issue's message for the readers of a list, its placeholders left open."""
+        return cls._assemble(
+            subject=Substituter(issue.subject),
+            text=Substituter(_normalise_body(issue.text)),
+            html=Substituter(_normalise_body(issue.html)),
+            inline=issue.assets if issue.images == "inline" else (),
+            from_address=from_address,
+            reply_to=reply_to,
+            list_id=list_id,
+            unsubscribe_mailto=unsubscribe_mailto,
+            extra_headers=extra_headers,
+            sender_domain=sender_domain,
+        )
+
+    @classmethod
+    def letter(
+        cls,
+        *,
+        subject: str,
+        text: str,
+        html: str,
+        inline: Sequence[Asset] = (),
+        from_address: str,
+        reply_to: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> MessageTemplate:
+        """A one-off message: its text taken as it is, no list headers."""
+        return cls._assemble(
+            subject=Substituter.literal(subject),
+            text=Substituter.literal(_normalise_body(text)),
+            html=Substituter.literal(_normalise_body(html)),
+            inline=inline,
+            from_address=from_address,
+            reply_to=reply_to,
+            list_id=None,
+            unsubscribe_mailto=None,
+            extra_headers=extra_headers,
+            sender_domain=None,
+        )
+
+    @classmethod
+    def _assemble(
+        cls,
+        *,
+        subject: Substituter,
+        text: Substituter,
+        html: Substituter,
+        inline: Sequence[Asset],
+        from_address: str,
+        reply_to: str | None,
+        list_id: str | None,
+        unsubscribe_mailto: str | None,
+        extra_headers: Mapping[str, str] | None,
+        sender_domain: str | None,
+    ) -> MessageTemplate:
         domain = sender_domain or sender_domain_of(from_address)
         headers = [address_header("From", from_address)]
         if reply_to:
             headers.append(address_header("Reply-To", reply_to))
-        subject = Substituter(issue.subject)
-        subject_header = fold("Subject", issue.subject) if subject.is_constant else None
+        subject_header = fold("Subject", subject.fill({})) if subject.is_constant else None
         if subject_header is not None:
             headers.append(subject_header)
-        headers += [
-            b"MIME-Version: 1.0\r\n",
-            structured("List-Id", list_id),
-            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-        ]
+        headers.append(b"MIME-Version: 1.0\r\n")
+        if list_id is not None:
+            headers += [
+                structured("List-Id", list_id),
+                b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+            ]
         for name, value in (extra_headers or {}).items():
             headers.append(fold(name, value))
 
         alternative = _boundary()
         pieces: list[bytes | _Slot] = []
-        for head, source, is_html in (
-            (_TEXT_HEAD, issue.text, False),
-            (_HTML_HEAD, issue.html, True),
-        ):
+        for head, body, is_html in ((_TEXT_HEAD, text, False), (_HTML_HEAD, html, True)):
             pieces.append(f"--{alternative}\r\n".encode() + head)
-            body = Substituter(_normalise_body(source))
             pieces.append(_qp_crlf(body.literals[0].encode()))
             for name, literal in zip(body.names, body.literals[1:], strict=True):
                 pieces.append(_Slot(name, is_html))
@@ -268,14 +314,14 @@ class MessageTemplate:
             pieces.append(b"\r\n")
         pieces.append(f"--{alternative}--\r\n".encode())
 
-        if issue.images == "inline" and issue.assets:
+        if inline:
             related = _boundary()
             headers.append(
                 _multipart_type("related", related, '; type="multipart/alternative"')
                 + f"\r\n--{related}\r\n".encode()
                 + _multipart_type("alternative", alternative)
             )
-            for asset in issue.assets:
+            for asset in inline:
                 pieces.append(f"\r\n--{related}\r\n".encode() + _image_part(asset))
             pieces.append(f"\r\n--{related}--\r\n".encode())
         else:
@@ -294,6 +340,7 @@ class MessageTemplate:
             shared_headers=b"".join(headers),
             subject=subject,
             subject_header=subject_header,
+            listed=list_id is not None,
             unsubscribe_mailto=mailto_url(unsubscribe_mailto) if unsubscribe_mailto else None,
             sender_domain=domain,
             skeleton=skeleton,
@@ -321,88 +368,54 @@ class MessageTemplate:
             raise MessageError(f"recipient fields lack {exc.args[0]!r}") from None
         out = self.skeleton.copy()
         out[1::2] = [encoded[index] for index in self.slot_index]
+        head = self._recipient_headers(recipient_fields, to, to_name, message_id, date)
+        return b"".join((head, self.shared_headers, *out))
 
-        unsubscribe = f"<{_unsubscribe_url(recipient_fields)}>"
-        if self.unsubscribe_mailto:
-            unsubscribe += f",\r\n <{self.unsubscribe_mailto}>"
+    def check(
+        self,
+        recipient_fields: Mapping[str, str],
+        *,
+        to: str,
+        to_name: str,
+        message_id: str | None = None,
+    ) -> None:
+        """MessageError where `render` would raise one, without writing the body: for a
+        transport that builds the message itself, so a recipient that cannot be written
+        fails the same way whatever the transport."""
+        for slot in self.distinct:
+            if slot.field not in recipient_fields:
+                raise MessageError(f"recipient fields lack {slot.field!r}")
+        self._recipient_headers(recipient_fields, to, to_name, message_id, None)
+
+    def _recipient_headers(
+        self,
+        recipient_fields: Mapping[str, str],
+        to: str,
+        to_name: str,
+        message_id: str | None,
+        date: datetime | None,
+    ) -> bytes:
+        """Date, Message-ID, To, List-Unsubscribe and a personal Subject."""
+        unsubscribe = ""
+        if self.listed:
+            unsubscribe = f"<{_unsubscribe_url(recipient_fields)}>"
+            if self.unsubscribe_mailto:
+                unsubscribe += f",\r\n <{self.unsubscribe_mailto}>"
+            unsubscribe = f"List-Unsubscribe: {unsubscribe}\r\n"
         message_id = _checked_message_id(message_id or new_message_id(self.sender_domain))
         head = (
             f"Date: {format_date(date)}\r\n"
             f"Message-ID: {message_id}\r\n"
             f"To: {mailbox(to_name, ascii_address(to, 'recipient address'))}\r\n"
-            f"List-Unsubscribe: {unsubscribe}\r\n"
+            f"{unsubscribe}"
         ).encode("ascii")
         if any(len(line) > _MAX_LINE for line in head.split(_CRLF)):
             raise MessageError("a recipient header is longer than 998 octets")
-        subject = b""
-        if self.subject_header is None:
-            # Only the fields the subject uses are cleaned, once each.
-            try:
-                values = {name: clean_text(recipient_fields[name]) for name in self.subject.names}
-            except KeyError as exc:
-                raise MessageError(f"recipient fields lack {exc.args[0]!r}") from None
-            subject = fold("Subject", self.subject.fill(values))
-        return b"".join((head, subject, self.shared_headers, *out))
-
-
-def _clean_all(fields: Mapping[str, str]) -> dict[str, str]:
-    return {name: clean_text(value) for name, value in fields.items()}
-
-
-def build_reference_message(
-    issue: Issue,
-    recipient_fields: Mapping[str, str],
-    *,
-    from_address: str,
-    reply_to: str | None = None,
-    list_id: str,
-    unsubscribe_mailto: str | None = None,
-    extra_headers: Mapping[str, str] | None = None,
-    to: str,
-    to_name: str,
-    message_id: str | None = None,
-    date: datetime | None = None,
-    sender_domain: str | None = None,
-) -> EmailMessage:
-    """The same message as `MessageTemplate.render`, built slowly with `EmailMessage`.
-
-    For comparison only, never sent: the stdlib writes its headers (see newsletter.mail.headers
-    for why sent mail does not let it), so its values are cleaned first."""
-    domain = sender_domain or sender_domain_of(from_address)
-    fields = _clean_all(recipient_fields)
-    msg = EmailMessage(policy=_POLICY)
-    msg["Date"] = format_date(date)
-    msg["Message-ID"] = message_id or new_message_id(domain)
-    msg["From"] = from_address
-    if reply_to:
-        msg["Reply-To"] = reply_to
-    msg["To"] = Address(display_name=clean_text(to_name), addr_spec=ascii_address(to, "recipient"))
-    msg["Subject"] = Substituter(issue.subject).fill(fields)
-    msg["List-Id"] = list_id
-    unsubscribe = f"<{_unsubscribe_url(recipient_fields)}>"
-    if unsubscribe_mailto:
-        unsubscribe += f", <{mailto_url(unsubscribe_mailto)}>"
-    msg["List-Unsubscribe"] = unsubscribe
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    for name, value in (extra_headers or {}).items():
-        msg[name] = value
-    content = MIMEPart(policy=_POLICY)
-    content.set_content(
-        personalize_text(_normalise_body(issue.text), fields), cte="quoted-printable"
-    )
-    content.add_alternative(
-        personalize_html(_normalise_body(issue.html), fields),
-        subtype="html",
-        cte="quoted-printable",
-    )
-    if issue.images == "inline" and issue.assets:
-        # EmailMessage cannot wrap an alternative in a related part; assemble it by hand.
-        related = MIMEPart(policy=_POLICY)
-        related.make_related()
-        related.attach(content)
-        add_inline_assets(related, issue.assets)
-        content = related
-    msg["MIME-Version"] = "1.0"
-    msg["Content-Type"] = str(content["Content-Type"])
-    msg.set_payload(content.get_payload())
-    return msg
+        if self.subject_header is not None:
+            return head
+        # Only the fields the subject uses are cleaned, once each.
+        try:
+            values = {name: clean_text(recipient_fields[name]) for name in self.subject.names}
+        except KeyError as exc:
+            raise MessageError(f"recipient fields lack {exc.args[0]!r}") from None
+        return head + fold("Subject", self.subject.fill(values))

@@ -1,14 +1,15 @@
 """The copy of an issue that a made-up sample reader would get: what `newsletter build`
-writes and the staff preview shows, produced by the same per-recipient path as a send."""
+writes and the staff preview shows, made by the factory a campaign's messages come from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from newsletter.core.links import Links
-from newsletter.mail.mime import MessageTemplate, default_list_id, sender_domain_of
-from newsletter.mail.personalize import Personalizer, Recipient, personalize_html, personalize_text
+from newsletter.mail.factory import ONE_CLICK, Addressee, CampaignMessages, MessageFactory
+from newsletter.mail.mime import default_list_id, new_message_id, sender_domain_of
+from newsletter.mail.placeholders import personalize_html, personalize_text
+from newsletter.mail.sender import sender_of
 
 if TYPE_CHECKING:
     from newsletter.core.settings import Settings
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
 
 SAMPLE_NAME = "Sample Reader"
 SAMPLE_EMAIL = "reader@example.org"
+# Subscriber 0 exists in no store, so the sample's links open nobody's subscription.
+_READER = Addressee(key=0, subscriber_id=0, email=SAMPLE_EMAIL, name=SAMPLE_NAME, version=0)
 
 
 @dataclass(frozen=True)
@@ -27,21 +30,24 @@ class SampleCopy:
 
 
 def sample_copy(settings: Settings, issue: Issue) -> SampleCopy:
-    template = MessageTemplate.build(
-        issue,
-        from_address=settings.from_address,
-        reply_to=settings.reply_to,
-        list_id=default_list_id(settings.brand.name, sender_domain_of(settings.from_address)),
-        unsubscribe_mailto=settings.unsubscribe_mailto,
+    source = CampaignMessages(
+        campaign_id=0,
+        token="sample",
+        list_id=0,
+        list_name="",
+        issue=issue,
+        sender=sender_of(settings),
     )
-    personalizer = Personalizer(
-        template, key=settings.signing_key(), links=Links(settings.public_url)
+    # No list, no campaign: the List-Id of mail that belongs to no particular list.
+    list_header = default_list_id(settings.brand.name, sender_domain_of(settings.from_address))
+    factory = MessageFactory(
+        source,
+        key=settings.signing_key(),
+        headers={"List-Id": list_header, "List-Unsubscribe-Post": ONE_CLICK},
     )
-    # Subscriber 0 exists in no store, so the sample's links open nobody's subscription.
-    sample = Recipient(SAMPLE_EMAIL, SAMPLE_NAME, subscriber_id=0)
-    fields = personalizer.fields(sample)
+    fields = factory.fields(_READER)
     return SampleCopy(
         html=personalize_html(issue.html, fields),
         text=personalize_text(issue.text, fields),
-        message=personalizer.message(sample),
+        message=factory.render(_READER, message_id=new_message_id(factory.domain)),
     )

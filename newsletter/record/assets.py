@@ -1,4 +1,5 @@
-"""Reading image files (speaker photos, the brand logo) into `Asset`s."""
+"""Reading image files (speaker photos, the brand logo) into `Asset`s, within a size limit
+and as the bytes really are. `newsletter.record.photos` then makes them fit for mail."""
 
 from __future__ import annotations
 
@@ -13,19 +14,16 @@ from newsletter.issue.model import Asset
 
 SUPPORTED = "JPEG, PNG, GIF, WebP or SVG"
 
-# The file name extension that goes with each content type we accept.
-EXTENSIONS: dict[str, str] = {
-    "image/jpeg": ".jpg",
-    "image/png": ".png",
-    "image/gif": ".gif",
-    "image/webp": ".webp",
-    "image/svg+xml": ".svg",
-}
-
 _SVG_ROOT = re.compile(r"<svg[\s>]")
+# ISO base media files (ftyp box) by brand: AVIF, which Pillow reads, and HEIC (an
+# iPhone's usual format), which it cannot.
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 
 # NEWSLETTER_MAX_PHOTO_BYTES's default; also the bound for the brand's logo.
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
+# NEWSLETTER_PHOTO_BUDGET_BYTES's default: what one prepared image may weigh in a message.
+BUDGET_BYTES = 60 * 1024
 
 
 class AssetError(NewsletterError):
@@ -42,6 +40,15 @@ def sniff_image_type(data: bytes) -> str | None:
         return "image/gif"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
+    if data[4:8] == b"ftyp":
+        # The major brand, then (after a version) the compatible ones; a real box lists
+        # a handful, and a huge size claimed by a crafted file is not believed.
+        box = data[8 : min(int.from_bytes(data[:4], "big"), 256)]
+        brands = {box[:4]} | {box[i : i + 4] for i in range(8, len(box) - 3, 4)}
+        if brands & _AVIF_BRANDS:
+            return "image/avif"
+        if brands & _HEIF_BRANDS:
+            return "image/heic"
     # SVG has no magic number: accept XML text whose root element is <svg>.
     head = data[:4096].decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n")
     if head.startswith("<") and _SVG_ROOT.search(head):
@@ -49,7 +56,9 @@ def sniff_image_type(data: bytes) -> str | None:
     return None
 
 
-class NotRegularFile(OSError):
+# Still an OSError: the record loader catches every read failure as one, and callers of
+# `read_regular_file` are promised one.
+class NotRegularFile(OSError, NewsletterError):
     """The path is a device, fifo or socket: reading it could block or never end."""
 
 

@@ -6,7 +6,6 @@ one line as `FILE:LINE PATH: message`, so staff can fix a record in one pass.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import difflib
 import json
@@ -25,13 +24,14 @@ from pydantic_core import ErrorDetails
 from newsletter.core.errors import RecordError
 from newsletter.issue.model import Asset
 from newsletter.record.assets import (
-    EXTENSIONS,
+    BUDGET_BYTES,
     MAX_IMAGE_BYTES,
     AssetError,
     read_photo,
     read_regular_file,
 )
 from newsletter.record.model import LoadedRecord, Record, Speaker, describe
+from newsletter.record.photos import PHOTO_WIDTH, prepare_image
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
@@ -72,11 +72,14 @@ class _Problems:
         return RecordError([text for _, text in sorted(self._items, key=lambda item: item[0])])
 
 
-def load_record(path: Path, *, max_photo_bytes: int = MAX_IMAGE_BYTES) -> LoadedRecord:
+def load_record(
+    path: Path, *, max_photo_bytes: int = MAX_IMAGE_BYTES, photo_budget_bytes: int = BUDGET_BYTES
+) -> LoadedRecord:
     """Read, validate and gather the photos of the record at `path`.
 
     Raises RecordError listing every problem found, not just the first. Photos must be
-    files in the record's folder of at most `max_photo_bytes` each.
+    files in the record's folder of at most `max_photo_bytes` each; each is prepared for
+    mail (`newsletter.record.photos`) to weigh at most `photo_budget_bytes` where it can.
     """
     problems = _Problems(str(path))
     fmt = FORMATS.get(path.suffix.lower())
@@ -107,7 +110,7 @@ def load_record(path: Path, *, max_photo_bytes: int = MAX_IMAGE_BYTES) -> Loaded
             loc = tuple(err["loc"])
             problems.add(_line_for(loc, lines, err["type"] == "missing"), loc, _message(err, fmt))
 
-    photos = _read_photos(data, path, lines, problems, max_photo_bytes)
+    photos = _read_photos(data, path, lines, problems, max_photo_bytes, photo_budget_bytes)
     if problems or record is None:
         raise problems.error()
     return LoadedRecord(record=record, source=path.resolve(), photos=photos)
@@ -397,9 +400,15 @@ def _unknown_field_message(err: ErrorDetails) -> str:
 
 
 def _read_photos(
-    data: dict[str, Any], source: Path, lines: Lines, problems: _Problems, max_bytes: int
+    data: dict[str, Any],
+    source: Path,
+    lines: Lines,
+    problems: _Problems,
+    max_bytes: int,
+    budget_bytes: int,
 ) -> dict[str, Asset]:
-    """Read each local speaker photo, named so every file in the issue has its own name."""
+    """Read and prepare each local speaker photo, named so every file in the issue has its
+    own name."""
     photos: dict[str, Asset] = {}
     for index, speaker in _speakers(data):
         photo = speaker.get("photo")
@@ -410,15 +419,19 @@ def _read_photos(
             continue
         if photo in photos:
             continue
+        stem = f"speaker-{index + 1}-{_slug(speaker.get('name')) or 'speaker'}"
         try:
-            probe = read_photo(source.parent, photo, "probe", max_bytes=max_bytes)
+            raw = read_photo(source.parent, photo, stem, max_bytes=max_bytes)
+            photos[photo] = prepare_image(
+                raw.data,
+                stem,
+                shown=str(source.parent / photo),
+                width=PHOTO_WIDTH,
+                budget_bytes=budget_bytes,
+            )
         except AssetError as exc:
             loc: Loc = ("speakers", index, "photo")
             problems.add(lines.get(loc), loc, str(exc))
-            continue
-        stem = _slug(speaker.get("name")) or "speaker"
-        filename = f"speaker-{index + 1}-{stem}{EXTENSIONS[probe.content_type]}"
-        photos[photo] = dataclasses.replace(probe, filename=filename)
     return photos
 
 

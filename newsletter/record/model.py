@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import unicodedata
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Literal
 
@@ -19,13 +21,14 @@ from pydantic import (
     field_validator,
 )
 
+from newsletter.i18n.languages import direction_of, is_language_tag
 from newsletter.issue.model import Asset
 
-# Primary language subtags written right to left.
-RTL_LANGUAGES = frozenset(
-    {"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ku", "ps", "sd", "syr", "ug", "ur", "yi"}
-)
-_BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+# Harakat, tanwin, shadda, sukun, the dagger alif and Quranic marks (not hamza or madda,
+# which are parts of letters).
+_ARABIC_VOWEL_MARK = re.compile("[\u0610-\u061a\u064b-\u0652\u0656-\u065f\u0670\u06d6-\u06ed]")
+# The longest title part of an address: the campaigns' slug column holds 200 characters.
+_SLUG_TITLE_LENGTH = 100
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # Where a header's line would end: a title or subject carrying one would split the
@@ -123,7 +126,7 @@ class Record(_Strict):
     @field_validator("language")
     @classmethod
     def _bcp47(cls, value: str) -> str:
-        if not _BCP47.match(value):
+        if not is_language_tag(value):
             raise ValueError(
                 f"must be a BCP 47 language tag such as 'en' or 'ur-PK', not {value!r}"
             )
@@ -131,14 +134,22 @@ class Record(_Strict):
 
     @property
     def direction(self) -> Literal["ltr", "rtl"]:
-        return "rtl" if self.language.split("-")[0].lower() in RTL_LANGUAGES else "ltr"
+        return direction_of(self.language)
 
     @property
     def issue_slug(self) -> str:
+        """The issue's web address under /issues/: the date and the title's first six words.
+
+        Letters of every script are kept (an Urdu title reads as Urdu in the address bar,
+        percent-encoded on the wire); Latin letters lose their accents. A title with no
+        letter or digit at all gets a short hash of itself instead, so that two such
+        issues on one day still differ."""
         if self.slug:
             return self.slug
-        words = re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-")
-        short = "-".join(words.split("-")[:6]) or "issue"
+        words = _slug_words(self.title)
+        short = "-".join(words[:6])[:_SLUG_TITLE_LENGTH].strip("-")
+        if not short:
+            short = "issue-" + hashlib.sha256(self.title.encode()).hexdigest()[:8]
         return f"{self.date.isoformat()}-{short}"
 
     @property
@@ -158,6 +169,28 @@ class LoadedRecord(BaseModel):
     record: Record
     source: Path
     photos: dict[str, Asset] = {}
+
+
+def _slug_words(title: str) -> list[str]:
+    """The title's words, case-folded: runs of letters, marks and digits of any script."""
+    kept: list[str] = []
+    for char in unicodedata.normalize("NFKC", title.casefold()):
+        category = unicodedata.category(char)
+        if category == "Cf" or char == "\u0640" or _ARABIC_VOWEL_MARK.match(char):
+            # Joiners, direction marks, the Arabic tatweel and optional vowel marks:
+            # invisible or decorative, and they would tell two spellings of a word apart.
+            continue
+        if char.isascii():
+            kept.append(char if char.isalnum() else " ")
+        elif category[0] == "M" and kept and kept[-1].isascii():
+            continue  # an accent left on a Latin letter (İ folds to i and a dot)
+        elif "LATIN" in unicodedata.name(char, ""):
+            # é -> e: a Latin title's address stays ASCII where it can.
+            ascii_only = [c for c in unicodedata.normalize("NFKD", char) if c.isascii()]
+            kept.extend(ascii_only or [char])
+        else:
+            kept.append(char if category[0] in "LMN" else " ")
+    return "".join(kept).split()
 
 
 def describe(value: object) -> str:

@@ -1,50 +1,38 @@
-"""Starting a send, shared by `newsletter send` and the staff area.
+"""What the campaign service (newsletter.sending.service) makes a send of: the messages
+of a sample or a test, and the runner.
 
 A test message is made by the factory a campaign uses, for a campaign that does not
-exist (id 0), and is not recorded anywhere. A real send is a campaign created with one
-pending delivery per eligible recipient, then run by a `Runner` made here.
+exist (id 0), and is not recorded anywhere. A campaign is run by a `Runner` made here,
+rate-limited and signed as configured.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
 
 from newsletter.core.settings import Settings
 from newsletter.issue.model import Issue
 from newsletter.mail.dkim import DkimSigner
+from newsletter.mail.factory import Addressee, CampaignMessages, MessageFactory
 from newsletter.mail.mime import new_message_id
-from newsletter.sending.messages import (
-    RAW_TRANSPORTS,
-    Addressee,
-    CampaignMessages,
-    MessageFactory,
-    envelope_sender,
-)
+from newsletter.mail.sender import sender_of
 from newsletter.sending.ratelimit import RateLimiter
-from newsletter.sending.runner import Runner
+from newsletter.sending.runner import Progress, Runner, StopRequest
 from newsletter.store.addresses import normalise
-from newsletter.store.campaigns import Sender, create_campaign
 from newsletter.transports.base import Outcome, Transport
 
 # What a test message is addressed to: no subscriber is.
 TEST_NAME = "Test Recipient"
 
 
-def sender_of(settings: Settings) -> Sender:
-    return Sender(
-        from_address=settings.from_address,
-        reply_to=settings.reply_to,
-        return_path=envelope_sender(settings.from_address, settings.return_path),
-        unsubscribe_mailto=settings.unsubscribe_mailto,
-        public_url=settings.public_url,
-    )
-
-
 def sample_factory(
-    settings: Settings, issue: Issue, list_id: int, list_name: str, transport_name: str
+    settings: Settings, issue: Issue, list_id: int, list_name: str, wants_raw: bool
 ) -> MessageFactory:
-    """Messages as the campaign will make them, for a sample or a test message."""
-    signer = DkimSigner.from_settings(settings) if transport_name in RAW_TRANSPORTS else None
+    """Messages as the campaign will make them, for a sample or a test message, for a
+    transport that does (`wants_raw`) or does not send our bytes."""
+    signer = DkimSigner.from_settings(settings) if wants_raw else None
     source = CampaignMessages(
         campaign_id=0,
         token="test",
@@ -53,7 +41,7 @@ def sample_factory(
         issue=issue,
         sender=sender_of(settings),
     )
-    return MessageFactory(source, key=settings.signing_key(), signer=signer)
+    return MessageFactory(source, key=settings.signing_key(), raw=wants_raw, signer=signer)
 
 
 def send_test(factory: MessageFactory, transport: Transport, address: str) -> tuple[str, Outcome]:
@@ -65,33 +53,23 @@ def send_test(factory: MessageFactory, transport: Transport, address: str) -> tu
     return email, transport.send_batch(factory.content, [message])[0]
 
 
-def create_send(
-    session: Session,
+def campaign_runner(
     settings: Settings,
-    issue: Issue,
+    engine: Engine,
+    campaign_id: int,
+    transport: Transport,
     *,
-    list_id: int,
-    list_name: str,
-    transport_name: str,
-) -> int:
-    """A new campaign with its deliveries, in the caller's write transaction; its id."""
-    campaign = create_campaign(
-        session,
-        list_id=list_id,
-        list_name=list_name,
-        issue=issue,
-        transport=transport_name,
-        sender=sender_of(settings),
-    )
-    return campaign.id
-
-
-def campaign_runner(settings: Settings, campaign_id: int, transport: Transport) -> Runner:
+    on_progress: Callable[[Progress], None] | None = None,
+    stop: StopRequest | None = None,
+) -> Runner:
     """The runner for a campaign, rate-limited and signed as configured."""
     return Runner(
         campaign_id,
         transport,
         settings=settings,
+        engine=engine,
         limiter=RateLimiter.from_settings(settings),
         signer=DkimSigner.from_settings(settings),
+        on_progress=on_progress,
+        stop=stop,
     )

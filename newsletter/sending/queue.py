@@ -20,10 +20,16 @@ from typing import Any, cast
 from sqlalchemy import Boolean, CursorResult, Table, bindparam, case, func, select, true, update
 from sqlalchemy.orm import Session
 
-from newsletter.sending.messages import Addressee
+from newsletter.mail.factory import Addressee
 from newsletter.sending.policy import Decision
 from newsletter.store.bulk import one_of
-from newsletter.store.campaigns import Campaign, CampaignStatus, Delivery, DeliveryState
+from newsletter.store.campaigns import (
+    UNSETTLED,
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryState,
+)
 from newsletter.store.models import Membership, Subscriber, SuppressionReason
 from newsletter.store.recipients import eligible_query
 from newsletter.store.subscriptions import suppress
@@ -120,7 +126,7 @@ def _nothing_due(session: Session, campaign_id: int, now: datetime) -> Claim:
     left = session.execute(
         select(func.count(), func.min(_c.not_before)).where(
             _c.campaign_id == campaign_id,
-            _c.state.in_([DeliveryState.PENDING.value, DeliveryState.SENDING.value]),
+            _c.state.in_([state.value for state in UNSETTLED]),
         )
     ).one()
     if left[0]:

@@ -153,20 +153,6 @@ class RateLimiter:
                         return
                 self._sleep(wait + _slack(now))
 
-    def try_acquire(self, n: int = 1) -> float:
-        """Count `n` messages as sent now and return 0.0 if they may go; otherwise grant
-        nothing and return the seconds to wait (for callers that must stay responsive)."""
-        self._check(n)
-        if n == 0 or self.unlimited:
-            return 0.0
-        with self._state:
-            now = self._clock()
-            wait = self._wait(n, now)
-            if wait <= 0:
-                self._grant(n, now)
-                return 0.0
-            return wait
-
     def would_wait(self, n: int = 1) -> float:
         """Seconds until `n` messages could go, if nothing else is granted meanwhile; 0.0 if
         they could go now. Changes nothing."""

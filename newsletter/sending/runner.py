@@ -1,12 +1,13 @@
 """The campaign runner: claim a batch → build its messages → transport → record, until done.
 
-One runner per campaign at a time (newsletter.sending.lease). On start it settles what a
-previous runner left in flight (newsletter.sending.journal), then loops:
+One runner per campaign at a time (newsletter.sending.lease), on the database of the
+engine it is given. On start it settles what a previous runner left in flight
+(newsletter.sending.journal), then loops:
 
 1. claim the next due deliveries in id order (one transaction, which also reads the
    campaign's status: a pause or cancel from elsewhere stops the loop here);
 2. render each recipient's message from the template built once for the campaign
-   (newsletter.sending.messages), DKIM-signed when configured;
+   (newsletter.mail.factory), DKIM-signed when configured;
 3. hand the batch to the transport with the journal and the rate limiter;
 4. record the outcomes (one transaction): sent; failed with the server's reply (and the
    hard-bounce count that suppresses an address); or back to pending with a backoff.
@@ -41,11 +42,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from newsletter.core.settings import Settings
 from newsletter.mail.dkim import DkimError, DkimSigner
+from newsletter.mail.factory import CampaignMessages, MessageFactory
 from newsletter.mail.mime import MessageError
+from newsletter.mail.sender import Sender
 from newsletter.sending.control import pause_campaign, reopen_campaign
 from newsletter.sending.journal import DeliveryJournal, Heartbeat
 from newsletter.sending.lease import release_lease, renew_lease, take_lease, this_runner
@@ -55,11 +59,6 @@ from newsletter.sending.marks import (
     marks_folder,
     marks_path,
     previous_marks,
-)
-from newsletter.sending.messages import (
-    RAW_TRANSPORTS,
-    CampaignMessages,
-    MessageFactory,
 )
 from newsletter.sending.policy import Decision, OutageWatch, RetryPolicy, StormWatch, decide
 from newsletter.sending.queue import CANCELLED as CANCELLED_DETAIL
@@ -75,16 +74,16 @@ from newsletter.sending.queue import (
     unclaim,
 )
 from newsletter.sending.ratelimit import RateLimiter
-from newsletter.store import get_engine, session_scope
+from newsletter.store import session_scope
 from newsletter.store.campaigns import (
     Campaign,
     CampaignStatus,
     DeliveryState,
-    Sender,
     campaign_issue,
     campaign_status,
     delivery_counts,
     get_campaign,
+    left_of,
     may_be_duplicated,
 )
 from newsletter.store.types import utcnow
@@ -115,7 +114,7 @@ class Tally:
             sent=counts[DeliveryState.SENT],
             failed=counts[DeliveryState.FAILED],
             skipped=counts[DeliveryState.SKIPPED],
-            left=counts[DeliveryState.PENDING] + counts[DeliveryState.SENDING],
+            left=left_of(counts),
         )
 
 
@@ -155,6 +154,23 @@ class _Batch:
         return [claimed.addressee.key for claimed, _ in (*self.built, *self.failed)]
 
 
+class StopRequest:
+    """Asks a run to stop after the batch in flight and pause the campaign with a reason;
+    set from another thread or a signal handler (Ctrl-C)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def request(self, reason: str) -> None:
+        self.reason = reason
+        self._event.set()
+
+
 class Runner:
     def __init__(
         self,
@@ -162,6 +178,7 @@ class Runner:
         transport: Transport,
         *,
         settings: Settings,
+        engine: Engine,
         limiter: RateLimiter | None = None,
         signer: DkimSigner | None = None,
         on_progress: Callable[[Progress], None] | None = None,
@@ -169,12 +186,14 @@ class Runner:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
         owner: str | None = None,
+        stop: StopRequest | None = None,
     ) -> None:
         self.campaign_id = campaign_id
         self.transport = transport
         self.settings = settings
+        self.engine = engine
         self.limiter = limiter
-        self.signer = signer if transport.name in RAW_TRANSPORTS else None
+        self.signer = signer if transport.wants_raw else None
         self.on_progress = on_progress
         self.clock = clock
         self.sleep = sleep
@@ -190,17 +209,15 @@ class Runner:
             limiter.per_second if limiter is not None else 0.0,
         )
         self.outage = OutageWatch(settings.outage_window)
-        self._stop = threading.Event()
-        self._stop_reason = ""
+        self.stop = stop or StopRequest()
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop.is_set()
+        return self.stop.requested
 
     def request_stop(self, reason: str) -> None:
         """Stop after the current batch and pause the campaign with `reason`."""
-        self._stop_reason = reason
-        self._stop.set()
+        self.stop.request(reason)
 
     def run(self, *, resume: bool = False) -> RunResult:
         """Send what is left; `resume` reopens a paused campaign first.
@@ -211,7 +228,7 @@ class Runner:
         """
         now = self.clock()
         folder = marks_folder(self.settings)
-        with session_scope(write=True) as session:
+        with session_scope(self.engine, write=True) as session:
             previous = take_lease(
                 session,
                 self.campaign_id,
@@ -248,7 +265,7 @@ class Runner:
                 marks.close()
                 raise
             marks.close(delete=True)
-        with session_scope(write=True) as session:
+        with session_scope(self.engine, write=True) as session:
             release_lease(session, self.campaign_id, self.owner)
             result.may_be_duplicated = may_be_duplicated(session, self.campaign_id).get(
                 self.campaign_id, 0
@@ -263,9 +280,14 @@ class Runner:
         here, so the connections do not sit idle while messages are rendered. Database
         work happens only between batches, when nothing is in flight, so it never holds
         up a journal commit (SQLite has one writer at a time)."""
-        factory = MessageFactory(source, key=self.settings.signing_key(), signer=self.signer)
+        factory = MessageFactory(
+            source,
+            key=self.settings.signing_key(),
+            raw=self.transport.wants_raw,
+            signer=self.signer,
+        )
         journal = DeliveryJournal(
-            get_engine(), self.campaign_id, self.owner, marks=marks, clock=self.clock
+            self.engine, self.campaign_id, self.owner, marks=marks, clock=self.clock
         )
         storm = StormWatch(self.settings.send_pause_after_failures)
         interval = min(5.0, self.settings.send_lease_timeout / 4)
@@ -275,9 +297,9 @@ class Runner:
         try:
             with Heartbeat(journal, interval):
                 while True:
-                    if self._stop.is_set():
+                    if self.stop.requested:
                         self._unclaim(ready)
-                        self._pause(result, self._stop_reason)
+                        self._pause(result, self.stop.reason)
                         return
                     self._wait_for_hourly_cap()
                     claim = self._claim(result, ready)
@@ -311,7 +333,7 @@ class Runner:
         then the batch in hand, never sent, goes back to pending."""
         tally = result.tally
         now = self.clock()
-        with session_scope(write=True) as session:
+        with session_scope(self.engine, write=True) as session:
             renew_lease(session, self.campaign_id, self.owner, now=now)
             claim = claim_batch(session, self.campaign_id, limit=self.batch_size, now=now)
             if claim.status is not CampaignStatus.SENDING and ready is not None:
@@ -327,7 +349,7 @@ class Runner:
         if claim.status is CampaignStatus.CANCELLED:
             tally.left = 0
         if claim.status is CampaignStatus.PAUSED:
-            with session_scope() as session:
+            with session_scope(self.engine) as session:
                 result.reason = get_campaign(session, self.campaign_id).pause_reason
         self._report(tally)
         return None
@@ -421,7 +443,7 @@ class Runner:
             )
             decided.append((claimed, decision))
         reason = storm.feed(answered) or self.outage.feed(sent, done)
-        with session_scope(write=True) as session:
+        with session_scope(self.engine, write=True) as session:
             renew_lease(session, self.campaign_id, self.owner, now=done)
             if unreachable:
                 detail = next(o.detail for o in sent if o.unreachable)
@@ -454,7 +476,7 @@ class Runner:
         """A permanent error for the whole batch: nothing went out; pause with the reason."""
         now = self.clock()
         reason = str(error)
-        with session_scope(write=True) as session:
+        with session_scope(self.engine, write=True) as session:
             renew_lease(session, self.campaign_id, self.owner, now=now)
             release(session, [c.addressee.key for c, _ in batch.built], f"not sent: {reason}", now)
             record_results(
@@ -473,11 +495,11 @@ class Runner:
 
     def _unclaim(self, batch: _Batch | None) -> None:
         if batch is not None:
-            with session_scope(write=True) as session:
+            with session_scope(self.engine, write=True) as session:
                 unclaim(session, batch.keys, self.clock())
 
     def _pause(self, result: RunResult, reason: str) -> None:
-        with session_scope(write=True) as session:
+        with session_scope(self.engine, write=True) as session:
             paused = pause_campaign(session, self.campaign_id, reason, now=self.clock())
             if not paused:
                 reason = get_campaign(session, self.campaign_id).pause_reason or reason
@@ -491,12 +513,12 @@ class Runner:
             return
         until = self.clock() + timedelta(seconds=delay)
         self._report(tally, unreachable_until=until)
-        while not self._stop.is_set():
+        while not self.stop.requested:
             left = (until - self.clock()).total_seconds()
             if left <= 0:
                 return
             self.sleep(min(left, _NAP))
-            with session_scope() as session:
+            with session_scope(self.engine) as session:
                 if campaign_status(session, self.campaign_id) is not CampaignStatus.SENDING:
                     return
 
@@ -505,7 +527,7 @@ class Runner:
         so a pause or Ctrl-C still takes effect (the per-second wait is always short)."""
         if self.limiter is None:
             return
-        while not self._stop.is_set():
+        while not self.stop.requested:
             wait = self.limiter.would_wait(1)
             if wait <= _NAP:
                 return

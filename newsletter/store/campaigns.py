@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.issue.model import Asset, Issue
+from newsletter.mail.sender import Sender
 from newsletter.store.errors import StoreError
 from newsletter.store.models import EMAIL_LENGTH, Base, Subscriber, _allowed, _enum
 from newsletter.store.recipients import eligible_query
@@ -59,6 +60,15 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
     # Not sent on purpose: unsubscribed or suppressed before its turn, or cancelled.
     SKIPPED = "skipped"
+
+
+# Pending or in flight: what is left of a campaign, what a resume would still send.
+UNSETTLED = (DeliveryState.PENDING, DeliveryState.SENDING)
+
+
+def left_of(counts: dict[DeliveryState, int]) -> int:
+    """What is left of a campaign whose deliveries are counted per state."""
+    return sum(counts[state] for state in UNSETTLED)
 
 
 class UnknownCampaignError(StoreError):
@@ -175,17 +185,6 @@ class Delivery(Base):
 
 
 @dataclass(frozen=True)
-class Sender:
-    """The addresses and URL a campaign's messages are made with."""
-
-    from_address: str
-    reply_to: str | None
-    return_path: str
-    unsubscribe_mailto: str | None
-    public_url: str
-
-
-@dataclass(frozen=True)
 class CampaignSummary:
     id: int
     status: CampaignStatus
@@ -207,8 +206,7 @@ class CampaignSummary:
 
     @property
     def left(self) -> int:
-        """Pending or in flight: what a resume would still send."""
-        return self.counts[DeliveryState.PENDING] + self.counts[DeliveryState.SENDING]
+        return left_of(self.counts)
 
 
 def create_campaign(

@@ -1,8 +1,11 @@
 """Database engines and sessions.
 
-The URL comes from `Settings.resolved_database_url()`: SQLite in the data folder unless
-NEWSLETTER_DATABASE_URL names another database. The first use in a process creates the
-database (and its folder) and brings its schema up to date.
+The caller names the database: the CLI and the web side make the engine from their own
+settings (`Settings.resolved_database_url()`: SQLite in the data folder unless
+NEWSLETTER_DATABASE_URL names another database) and hand it down, so nothing here reads
+the environment, and a runner started by an app works on that app's database. The first
+use of a URL in a process creates the database (and its folder) and brings its schema up
+to date.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
 from newsletter.core.errors import ConfigError
-from newsletter.core.settings import get_settings
 from newsletter.store import migrate
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -27,13 +29,8 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-def database_url() -> str:
-    return get_settings().resolved_database_url()
-
-
-def get_engine(url: str | None = None) -> Engine:
-    """The engine for `url` (default: from the settings), migrated to the latest schema."""
-    url = url or database_url()
+def get_engine(url: str) -> Engine:
+    """The engine for `url`, one per process, migrated to the latest schema."""
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -43,8 +40,7 @@ def get_engine(url: str | None = None) -> Engine:
         return engine
 
 
-def dispose_engine(url: str | None = None) -> None:
-    url = url or database_url()
+def dispose_engine(url: str) -> None:
     with _lock:
         engine = _engines.pop(url, None)
     if engine is not None:
@@ -61,16 +57,16 @@ def dispose_engines() -> None:
 
 @contextmanager
 def session_scope(
-    *, write: bool = False, snapshot: bool = False, url: str | None = None
+    engine: Engine, *, write: bool = False, snapshot: bool = False
 ) -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back on any exception.
+    """One transaction on `engine`: committed when the block ends, rolled back on any
+    exception.
 
     `write=True` takes SQLite's write lock at the start (BEGIN IMMEDIATE) instead of at
     the first write, where a busy database would fail at once rather than wait.
     `snapshot=True` makes every query see the same state (PostgreSQL REPEATABLE READ;
     a SQLite transaction always reads one snapshot).
     """
-    engine = get_engine(url)
     with engine.connect() as connection:
         if write:
             connection.execution_options(sqlite_begin="IMMEDIATE")

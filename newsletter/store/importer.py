@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.store.addresses import InvalidAddress, normalise
 from newsletter.store.bulk import BulkInsert, bind_processor, one_of
-from newsletter.store.engine import get_engine, session_scope
+from newsletter.store.engine import session_scope
 from newsletter.store.errors import ImportFileError
 from newsletter.store.exporter import from_spreadsheet
 from newsletter.store.lists import get_list
@@ -166,14 +166,16 @@ def import_file(
     path: Path,
     on_reject: RejectSink,
     *,
+    engine: Engine,
     chunk_size: int = DEFAULT_CHUNK,
-    url: str | None = None,
     turn: Turn | None = None,
 ) -> ImportSummary:
     """Import `path` into the list `list_name`, all or nothing (see import_csv)."""
-    with session_scope(url=url) as session:
+    with session_scope(engine) as session:
         mailing_list = get_list(session, list_name)
-    return import_csv(mailing_list, path, on_reject, chunk_size=chunk_size, url=url, turn=turn)
+    return import_csv(
+        mailing_list, path, on_reject, engine=engine, chunk_size=chunk_size, turn=turn
+    )
 
 
 def import_csv(
@@ -181,8 +183,8 @@ def import_csv(
     path: Path,
     on_reject: RejectSink,
     *,
+    engine: Engine,
     chunk_size: int = DEFAULT_CHUNK,
-    url: str | None = None,
     turn: Turn | None = None,
 ) -> ImportSummary:
     """Import `path` in short transactions of its own; if this raises, nothing was imported.
@@ -199,7 +201,7 @@ def import_csv(
         raise ImportFileError(f"{path}: is a directory, not a CSV file") from None
     except OSError as exc:
         raise ImportFileError(f"{path}: {exc.strerror or exc}") from None
-    with handle, get_engine(url).connect() as conn:
+    with handle, engine.connect() as conn:
         reader = csv.reader(handle)
         columns = _header(path, _read(reader, path))
         run = begin_import(conn, mailing_list.id, path.name, turn=turn)

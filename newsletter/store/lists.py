@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from newsletter.i18n.languages import is_language_tag
 from newsletter.store.errors import DuplicateListError, StoreError, UnknownListError
 from newsletter.store.models import (
+    LANGUAGE_TAG_LENGTH,
     MailingList,
     Membership,
     MembershipStatus,
@@ -30,19 +32,42 @@ class ListSummary:
     eligible: int
 
 
-def create_list(session: Session, name: str, description: str = "") -> MailingList:
+def create_list(
+    session: Session, name: str, description: str = "", language: str | None = None
+) -> MailingList:
+    """`language`: BCP 47, what the list's public pages speak; None for English."""
     name = name.strip()
     if not name:
         raise StoreError("a list needs a name")
     if len(name) > MAX_NAME_LENGTH:
         raise StoreError(f"list names are at most {MAX_NAME_LENGTH} characters")
+    language = _language(language)
     # Checked first for a clear message; the unique constraint still guards the race.
     if session.scalar(select(MailingList.id).where(MailingList.name == name)) is not None:
         raise DuplicateListError(name)
-    mailing_list = MailingList(name=name, description=description, created_at=utcnow())
+    mailing_list = MailingList(
+        name=name, description=description, language=language, created_at=utcnow()
+    )
     session.add(mailing_list)
     session.flush()
     return mailing_list
+
+
+def set_list_language(session: Session, name: str, language: str | None) -> MailingList:
+    """Sets what the list's pages speak (BCP 47; None or "" for English)."""
+    mailing_list = get_list(session, name)
+    mailing_list.language = _language(language)
+    session.flush()
+    return mailing_list
+
+
+def _language(tag: str | None) -> str | None:
+    tag = (tag or "").strip()
+    if not tag:
+        return None
+    if len(tag) > LANGUAGE_TAG_LENGTH or not is_language_tag(tag):
+        raise StoreError(f"{tag!r} is not a language tag such as 'en' or 'ur-PK'")
+    return tag
 
 
 def get_list(session: Session, name: str) -> MailingList:

@@ -6,8 +6,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
@@ -45,16 +43,3 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
         with connection.begin():
             _serialise(connection)
             command.downgrade(_config(connection), revision)
-
-
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
-
-
-def is_current(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision()

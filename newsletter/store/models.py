@@ -36,6 +36,8 @@ NAMING_CONVENTION = {
 }
 
 EMAIL_LENGTH = 320
+# RFC 5646 asks for at least 35 characters, enough for every tag in use.
+LANGUAGE_TAG_LENGTH = 35
 
 
 class MembershipStatus(StrEnum):
@@ -114,6 +116,9 @@ class MailingList(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # BCP 47, as records name theirs: what the list's public pages and mails speak.
+    # None for English.
+    language: Mapped[str | None] = mapped_column(String(LANGUAGE_TAG_LENGTH), default=None)
     created_at: Mapped[datetime]
 
 

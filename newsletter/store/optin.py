@@ -1,15 +1,15 @@
 """Double opt-in: a sign-up request creates an unconfirmed membership; the confirmation
 link makes it active.
 
-Nothing here tells the caller whether the address was already known: `request_signup`
-answers only whether to send a confirmation mail, and the web page says the same thing
-either way. An address that is already active gets no mail (it is subscribed; a mail
-would only let strangers pester it). One that is suppressed for bouncing or complaining
-gets none either: it is never mailed. Everyone else gets at most one confirmation mail
-per `interval`, and each client address may ask `per_ip` times per `window`; every
-request is recorded in `signup_requests` so these limits hold across processes.
+Nothing here tells the caller whether the address was already known: a sign-up answers
+only whether to send a confirmation mail, and the web page says the same thing either
+way. An address that is already active gets no mail (it is subscribed; a mail would only
+let strangers pester it). One that is suppressed for bouncing or complaining gets none
+either: it is never mailed. Everyone else gets at most one confirmation mail per
+`interval`, and each client address may ask `per_ip` times per `window`; every request
+is recorded in `signup_requests` so these limits hold across processes.
 
-`request_signup` is two steps, which the web side runs apart: `record_signup` checks the
+A sign-up is two steps, which the web side runs apart: `record_signup` checks the
 address and the limit and records the request, the same work for every address, and the
 page answers after it; `prepare_confirmation` then decides on the mail, after the answer.
 
@@ -27,6 +27,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.store.addresses import normalise
+from newsletter.store.errors import StoreError
 from newsletter.store.models import (
     EMAIL_LENGTH,
     Base,
@@ -58,7 +59,7 @@ class SignupRequest(Base):
     created_at: Mapped[datetime]
 
 
-class TooManySignups(Exception):
+class TooManySignups(StoreError):
     """This client address made too many sign-up requests in the window."""
 
 
@@ -91,24 +92,6 @@ class Signup:
     name: str
 
 
-def request_signup(
-    session: Session,
-    list_id: int,
-    email: str,
-    *,
-    name: str,
-    ip: str,
-    limits: SignupLimits,
-) -> Confirmation | None:
-    """Record a sign-up request; the confirmation mail to send, if any.
-
-    Raises InvalidAddress for an address email-validator refuses, TooManySignups when the
-    client address is over its limit. Takes the caller's (write) transaction.
-    """
-    signup = record_signup(session, list_id, email, name=name, ip=ip, limits=limits)
-    return prepare_confirmation(session, signup, limits=limits)
-
-
 def record_signup(
     session: Session,
     list_id: int,
@@ -118,10 +101,14 @@ def record_signup(
     ip: str,
     limits: SignupLimits,
 ) -> Signup:
-    """The first half of `request_signup`: check the address and the client's limit, and
-    record the request. It does the same work whatever the store knows about the address,
-    so a caller that answers after it (and runs `prepare_confirmation` later) answers as
-    soon for every address."""
+    """The first half of a sign-up: check the address and the client's limit, and record
+    the request. It does the same work whatever the store knows about the address, so a
+    caller that answers after it (and runs `prepare_confirmation` later) answers as soon
+    for every address.
+
+    Raises InvalidAddress for an address email-validator refuses, TooManySignups when the
+    client address is over its limit. Takes the caller's (write) transaction.
+    """
     address = normalise(email)
     now = utcnow()
     ip = ip[:IP_LENGTH]
@@ -143,8 +130,8 @@ def record_signup(
 def prepare_confirmation(
     session: Session, signup: Signup, *, limits: SignupLimits
 ) -> Confirmation | None:
-    """The second half of `request_signup`: the unconfirmed membership and the
-    confirmation mail to send, if the address gets one."""
+    """The second half of a sign-up: the unconfirmed membership and the confirmation
+    mail to send, if the address gets one."""
     request = session.get(SignupRequest, signup.request_id)
     if request is None:
         # Its list was deleted since (the requests went with it): nothing to confirm.

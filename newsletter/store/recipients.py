@@ -7,11 +7,10 @@ a row while others are added, and lets the sender resume from the last id it han
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 from newsletter.store.models import Membership, MembershipStatus, Subscriber, Suppression
@@ -64,15 +63,3 @@ def eligible_batch(
         Recipient(subscriber_id, list_id, email, name, attributes, version)
         for subscriber_id, email, name, attributes, version in rows
     ]
-
-
-def iter_eligible(
-    session: Session, list_id: int, *, batch_size: int = DEFAULT_BATCH, after_id: int = 0
-) -> Iterator[list[Recipient]]:
-    while batch := eligible_batch(session, list_id, after_id=after_id, limit=batch_size):
-        yield batch
-        after_id = batch[-1].subscriber_id
-
-
-def count_eligible(session: Session, list_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(eligible_query(list_id).subquery())) or 0

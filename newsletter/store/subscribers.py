@@ -40,10 +40,6 @@ def get_subscriber(session: Session, email: str) -> Subscriber:
     return found
 
 
-def find_suppression(session: Session, email: str) -> Suppression | None:
-    return session.scalar(select(Suppression).where(Suppression.email_key == lookup_key(email)))
-
-
 def subscriber_details(session: Session, email: str, *, events: int = 50) -> SubscriberDetails:
     subscriber = get_subscriber(session, email)
     memberships = session.execute(

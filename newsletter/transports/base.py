@@ -27,14 +27,19 @@ Two optional helpers come with each batch, both from the campaign runner:
   that cannot have (sent again). `not_accepted(key)` takes it back when the server
   answered the hand-over with a refusal, or did not answer at all while the sender lived.
   Both are called from the transport's threads.
+
+`Transport.send_batch` wraps the two in a `HandOver`, standing in null objects for those not
+given, so every transport takes its turn, marks and takes back in the same words and
+none of them asks whether there is a journal.
 """
 
 from __future__ import annotations
 
 import enum
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from newsletter.core.errors import NewsletterError
 
@@ -130,11 +135,82 @@ class Limiter(Protocol):
         """Block until `n` messages may go (newsletter.sending.ratelimit.RateLimiter)."""
 
 
-@runtime_checkable
-class Transport(Protocol):
+class NullJournal:
+    """The journal of a send that no later run resumes (a test send, a benchmark)."""
+
+    def point_of_no_return(self, *keys: int) -> None:
+        pass
+
+    def not_accepted(self, *keys: int) -> None:
+        pass
+
+
+class NullLimiter:
+    """No rate limit."""
+
+    def acquire(self, n: int = 1) -> None:
+        pass
+
+
+NULL_JOURNAL = NullJournal()
+NULL_LIMITER = NullLimiter()
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """A batch's journal and limiter, in the steps every transport takes with them:
+    `wait` for its turn, `commit` right before the act that hands messages over for good,
+    `take_back` (or `answered`) what the server did not accept after all."""
+
+    transport: str
+    journal: Journal = NULL_JOURNAL
+    limiter: Limiter = NULL_LIMITER
+
+    @classmethod
+    def of(cls, transport: str, journal: Journal | None, limiter: Limiter | None) -> HandOver:
+        return cls(
+            transport,
+            NULL_JOURNAL if journal is None else journal,
+            NULL_LIMITER if limiter is None else limiter,
+        )
+
+    def wait(self, count: int = 1) -> None:
+        self.limiter.acquire(count)
+
+    def commit(self, *keys: int) -> None:
+        """The journal's point of no return. A TransportError when it cannot be recorded:
+        the messages must then not go, since a crash would leave no trace of them."""
+        try:
+            self.journal.point_of_no_return(*keys)
+        except Exception as exc:
+            raise TransportError(
+                f"{self.transport}: not sent, the hand-over could not be recorded: {exc}"
+            ) from exc
+
+    def before(self, messages: Sequence[OutgoingMessage]) -> None:
+        """`wait` and `commit` for a request that carries `messages` at once."""
+        self.wait(len(messages))
+        self.commit(*(message.key for message in messages))
+
+    def take_back(self, *keys: int) -> None:
+        if keys:
+            self.journal.not_accepted(*keys)
+
+    def answered(self, messages: Sequence[OutgoingMessage], outcomes: Sequence[Outcome]) -> None:
+        """Takes back every message the answer did not accept."""
+        self.take_back(
+            *(m.key for m, o in zip(messages, outcomes, strict=True) if o.status is not Status.SENT)
+        )
+
+
+class Transport(ABC):
     name: str
     # The largest batch worth handing over in one call.
     max_batch: int
+    # True: it sends `OutgoingMessage.data` (so the caller builds, and signs, the full
+    # message per recipient). False: it reads only `Content`, `.fields` and `.headers`, and
+    # `.data` may be left empty.
+    wants_raw: bool
 
     def send_batch(
         self,
@@ -142,6 +218,17 @@ class Transport(Protocol):
         messages: Sequence[OutgoingMessage],
         journal: Journal | None = None,
         limiter: Limiter | None = None,
-    ) -> list[Outcome]: ...
+    ) -> list[Outcome]:
+        """One outcome per message, in order (see the module's docstring)."""
+        if not messages:
+            return []
+        return self.deliver(content, messages, HandOver.of(self.name, journal, limiter))
 
+    @abstractmethod
+    def deliver(
+        self, content: Content, messages: Sequence[OutgoingMessage], hand_over: HandOver
+    ) -> list[Outcome]:
+        """`send_batch` for one message or more."""
+
+    @abstractmethod
     def close(self) -> None: ...

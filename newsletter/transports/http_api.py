@@ -28,7 +28,7 @@ taken back at once (`not_accepted`).
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -39,11 +39,11 @@ from requests.adapters import HTTPAdapter
 from newsletter.core.errors import ConfigError
 from newsletter.transports.base import (
     Content,
-    Journal,
-    Limiter,
+    HandOver,
     Outcome,
     OutgoingMessage,
     Status,
+    Transport,
     TransportError,
 )
 
@@ -148,9 +148,7 @@ def group_batches(
     return batches
 
 
-class HttpBatchTransport(ABC):
-    name: str
-    max_batch: int
+class HttpBatchTransport(Transport):
     # The setting holding the credential, named in errors.
     credential_setting: str
 
@@ -203,23 +201,18 @@ class HttpBatchTransport(ABC):
             timeout=(CONNECT_TIMEOUT, self.timeout),
         )
 
-    def send_batch(
-        self,
-        content: Content,
-        messages: Sequence[OutgoingMessage],
-        journal: Journal | None = None,
-        limiter: Limiter | None = None,
+    def deliver(
+        self, content: Content, messages: Sequence[OutgoingMessage], hand_over: HandOver
     ) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(messages)
         anything_sent = False
         limit = max(1, min(self.max_batch, self.request_limit(content)))
-        hooks = _Hooks(journal, limiter)
         for indexes in group_batches(messages, limit, self.batch_key):
             group = [messages[index] for index in indexes]
             results = (
-                self._send_after_others(content, group, hooks)
+                self._send_after_others(content, group, hand_over)
                 if anything_sent
-                else self._send(content, group, hooks)
+                else self._send(content, group, hand_over)
             )
             for index, outcome in zip(indexes, results, strict=True):
                 outcomes[index] = outcome
@@ -231,14 +224,14 @@ class HttpBatchTransport(ABC):
         self.session.close()
 
     def _send(
-        self, content: Content, messages: Sequence[OutgoingMessage], hooks: _Hooks
+        self, content: Content, messages: Sequence[OutgoingMessage], hand_over: HandOver
     ) -> list[Outcome]:
         """One request and whatever splitting or resending its answer calls for.
 
         Raises TransportError only while nothing in `messages` has been accepted.
         """
         payload = self.build_payload(content, messages)
-        hooks.before_request(messages)
+        hand_over.before(messages)
         try:
             response = self.post(payload)
         except requests.exceptions.ReadTimeout as exc:
@@ -254,54 +247,28 @@ class HttpBatchTransport(ABC):
                 f"{self.name}: {len(outcomes)} answers for {len(messages)} messages",
                 permanent=True,
             )
-        hooks.answered(messages, outcomes)
+        hand_over.answered(messages, outcomes)
         if len(messages) > 1 and any(outcome is SPLIT for outcome in outcomes):
             half = len(messages) // 2
-            first = self._send(content, messages[:half], hooks)
+            first = self._send(content, messages[:half], hand_over)
             if any(outcome.status is Status.SENT for outcome in first):
-                return first + self._send_after_others(content, messages[half:], hooks)
-            return first + self._send(content, messages[half:], hooks)
+                return first + self._send_after_others(content, messages[half:], hand_over)
+            return first + self._send(content, messages[half:], hand_over)
         bystanders = [index for index, outcome in enumerate(outcomes) if outcome is BYSTANDER]
         if bystanders and len(bystanders) < len(messages):
-            again = self._send(content, [messages[index] for index in bystanders], hooks)
+            again = self._send(content, [messages[index] for index in bystanders], hand_over)
             for index, outcome in zip(bystanders, again, strict=True):
                 outcomes[index] = outcome
         return outcomes
 
     def _send_after_others(
-        self, content: Content, messages: Sequence[OutgoingMessage], hooks: _Hooks
+        self, content: Content, messages: Sequence[OutgoingMessage], hand_over: HandOver
     ) -> list[Outcome]:
         """`_send` once part of the batch is accepted: a failure of the whole request now
         concerns these messages alone, so it becomes their RETRY instead of an exception."""
         try:
-            return self._send(content, messages, hooks)
+            return self._send(content, messages, hand_over)
         except TransportError as exc:
             return [Outcome(Status.RETRY, detail=str(exc), retry_after=exc.retry_after)] * len(
                 messages
             )
-
-
-@dataclass(frozen=True)
-class _Hooks:
-    journal: Journal | None
-    limiter: Limiter | None
-
-    def before_request(self, messages: Sequence[OutgoingMessage]) -> None:
-        if self.limiter is not None:
-            self.limiter.acquire(len(messages))
-        if self.journal is not None:
-            try:
-                self.journal.point_of_no_return(*(message.key for message in messages))
-            except Exception as exc:
-                raise TransportError(
-                    f"not sent, the hand-over could not be recorded: {exc}"
-                ) from exc
-
-    def answered(self, messages: Sequence[OutgoingMessage], outcomes: Sequence[Outcome]) -> None:
-        if self.journal is None:
-            return
-        refused = [
-            m.key for m, o in zip(messages, outcomes, strict=True) if o.status is not Status.SENT
-        ]
-        if refused:
-            self.journal.not_accepted(*refused)

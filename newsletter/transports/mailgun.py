@@ -36,8 +36,7 @@ from urllib.parse import quote
 import requests
 
 from newsletter.core.errors import ConfigError
-from newsletter.core.settings import Settings
-from newsletter.mail.personalize import Substituter, html_values
+from newsletter.mail.placeholders import Substituter, html_values
 from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
 from newsletter.transports.fields import (
     field_values,
@@ -49,7 +48,6 @@ from newsletter.transports.http_api import (
     SPLIT,
     HttpBatchTransport,
     HttpPayload,
-    checked_base_url,
     excerpt,
     refuse_credentials,
     throttled,
@@ -81,6 +79,7 @@ def _recipient(variable: str) -> str:
 
 class MailgunTransport(HttpBatchTransport):
     name = "mailgun"
+    wants_raw = False
     max_batch = MAX_RECIPIENTS
     credential_setting = "NEWSLETTER_MAILGUN_API_KEY"
 
@@ -90,19 +89,6 @@ class MailgunTransport(HttpBatchTransport):
         super().__init__(base_url, auth=("api", api_key), timeout=timeout)
         self.domain = domain
         self.path = f"/v3/{quote(domain, safe='')}/messages"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> MailgunTransport:
-        if settings.mailgun_api_key is None or not settings.mailgun_api_key.get_secret_value():
-            raise ConfigError("NEWSLETTER_MAILGUN_API_KEY is not set (mailgun transport)")
-        if not settings.mailgun_domain:
-            raise ConfigError("NEWSLETTER_MAILGUN_DOMAIN is not set (mailgun transport)")
-        return cls(
-            settings.mailgun_api_key.get_secret_value(),
-            domain=settings.mailgun_domain,
-            base_url=checked_base_url(settings.mailgun_base_url, "NEWSLETTER_MAILGUN_BASE_URL"),
-            timeout=settings.http_timeout,
-        )
 
     def batch_key(self, message: OutgoingMessage) -> Hashable:
         return frozenset(name.lower() for name in personal_headers(message))

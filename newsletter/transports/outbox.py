@@ -14,14 +14,13 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from newsletter.core.settings import Settings
 from newsletter.transports.base import (
     Content,
-    Journal,
-    Limiter,
+    HandOver,
     Outcome,
     OutgoingMessage,
     Status,
+    Transport,
     TransportError,
 )
 
@@ -33,23 +32,16 @@ def file_name(message: OutgoingMessage) -> str:
     return f"{message.key}-{address}.eml"
 
 
-class OutboxTransport:
+class OutboxTransport(Transport):
     name = "outbox"
+    wants_raw = True
     max_batch = 500
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> OutboxTransport:
-        return cls(settings.outbox_dir or settings.data_dir / "outbox")
-
-    def send_batch(
-        self,
-        content: Content,
-        messages: Sequence[OutgoingMessage],
-        journal: Journal | None = None,
-        limiter: Limiter | None = None,
+    def deliver(
+        self, content: Content, messages: Sequence[OutgoingMessage], hand_over: HandOver
     ) -> list[Outcome]:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -58,14 +50,18 @@ class OutboxTransport:
         outcomes: list[Outcome] = []
         for message in messages:
             name = file_name(message)
-            if limiter is not None:
-                limiter.acquire(1)
+            hand_over.wait(1)
             try:
-                self._write(self.folder / name, message.data, journal, message.key)
+                self._write(self.folder / name, message.data, hand_over, message.key)
             except OSError as exc:
                 if not outcomes:
                     raise TransportError(f"outbox: cannot write {name}: {exc}") from exc
                 outcomes.append(Outcome(Status.RETRY, detail=f"cannot write {name}: {exc}"))
+                continue
+            except TransportError as exc:
+                if not outcomes:
+                    raise
+                outcomes.append(Outcome(Status.RETRY, detail=str(exc)))
                 continue
             outcomes.append(Outcome(Status.SENT, provider_id=name, detail=f"written to {name}"))
         return outcomes
@@ -74,13 +70,12 @@ class OutboxTransport:
         pass
 
     @staticmethod
-    def _write(path: Path, data: bytes, journal: Journal | None, key: int) -> None:
+    def _write(path: Path, data: bytes, hand_over: HandOver, key: int) -> None:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".eml")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-            if journal is not None:
-                journal.point_of_no_return(key)
+            hand_over.commit(key)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

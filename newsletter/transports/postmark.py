@@ -30,9 +30,7 @@ from typing import Any
 
 import requests
 
-from newsletter.core.errors import ConfigError
-from newsletter.core.settings import Settings
-from newsletter.mail.personalize import Substituter, html_values
+from newsletter.mail.placeholders import Substituter, html_values
 from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
 from newsletter.transports.fields import (
     field_values,
@@ -43,7 +41,6 @@ from newsletter.transports.fields import (
 from newsletter.transports.http_api import (
     HttpBatchTransport,
     HttpPayload,
-    checked_base_url,
     excerpt,
     refuse_credentials,
     throttled,
@@ -97,6 +94,7 @@ class _EncodedTemplate:
 
 class PostmarkTransport(HttpBatchTransport):
     name = "postmark"
+    wants_raw = False
     max_batch = MAX_MESSAGES
     credential_setting = "NEWSLETTER_POSTMARK_SERVER_TOKEN"
 
@@ -105,20 +103,6 @@ class PostmarkTransport(HttpBatchTransport):
     ) -> None:
         super().__init__(base_url, headers={"X-Postmark-Server-Token": token}, timeout=timeout)
         self.message_stream = message_stream
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PostmarkTransport:
-        token = settings.postmark_server_token
-        if token is None or not token.get_secret_value():
-            raise ConfigError("NEWSLETTER_POSTMARK_SERVER_TOKEN is not set (postmark transport)")
-        if not settings.postmark_message_stream:
-            raise ConfigError("NEWSLETTER_POSTMARK_MESSAGE_STREAM must not be empty")
-        return cls(
-            token.get_secret_value(),
-            base_url=checked_base_url(settings.postmark_base_url, "NEWSLETTER_POSTMARK_BASE_URL"),
-            message_stream=settings.postmark_message_stream,
-            timeout=settings.http_timeout,
-        )
 
     def request_limit(self, content: Content) -> int:
         # JSON escaping grows HTML by a few percent; headers and envelope add ~1 KB.

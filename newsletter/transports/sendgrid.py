@@ -33,10 +33,8 @@ from typing import Any
 
 import requests
 
-from newsletter.core.errors import ConfigError
-from newsletter.core.settings import Settings
 from newsletter.issue.model import placeholder
-from newsletter.mail.personalize import Substituter, html_values
+from newsletter.mail.placeholders import Substituter, html_values
 from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
 from newsletter.transports.fields import (
     field_values,
@@ -48,7 +46,6 @@ from newsletter.transports.http_api import (
     BYSTANDER,
     HttpBatchTransport,
     HttpPayload,
-    checked_base_url,
     excerpt,
     refuse_credentials,
     throttled,
@@ -83,21 +80,12 @@ def _to_object(message: OutgoingMessage) -> dict[str, str]:
 
 class SendGridTransport(HttpBatchTransport):
     name = "sendgrid"
+    wants_raw = False
     max_batch = MAX_PERSONALIZATIONS
     credential_setting = "NEWSLETTER_SENDGRID_API_KEY"
 
     def __init__(self, api_key: str, *, base_url: str, timeout: float = 60.0) -> None:
         super().__init__(base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SendGridTransport:
-        if settings.sendgrid_api_key is None or not settings.sendgrid_api_key.get_secret_value():
-            raise ConfigError("NEWSLETTER_SENDGRID_API_KEY is not set (sendgrid transport)")
-        return cls(
-            settings.sendgrid_api_key.get_secret_value(),
-            base_url=checked_base_url(settings.sendgrid_base_url, "NEWSLETTER_SENDGRID_BASE_URL"),
-            timeout=settings.http_timeout,
-        )
 
     def build_payload(self, content: Content, messages: Sequence[OutgoingMessage]) -> HttpPayload:
         html = Substituter(content.html)

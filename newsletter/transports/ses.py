@@ -16,35 +16,49 @@ Error codes (SES v2 SendEmail reference, AWS common errors):
 - AccessDenied, InvalidClientTokenId, SignatureDoesNotMatch, expired or missing
   credentials, AccountSuspendedException, SendingPausedException, NotFoundException, and
   any 401/403 → permanent TransportError (the account or setup, not the recipient).
-Region and endpoint come from settings, credentials from boto3's usual chain (environment,
-shared config, instance role).
+Region and endpoint come from `SesConfig`, credentials from boto3's usual chain
+(environment, shared config, instance role).
 
+Each message is the three steps the HTTP APIs take (newsletter.transports.http_api):
+`build_payload` (pure) → `post` (the SendEmail call, the only I/O) → `parse_status` (pure).
+`post` hands back SES's error answers as it does its success, so `parse_status` reads both;
+a call that got no answer at all (timeout, no connection, no credentials) is `no_answer`.
 Each call first takes one message from the limiter and tells the journal its key
 (`point_of_no_return`): a call in flight when the sender is killed counts as sent. A call
-answered with an error takes the key back (`not_accepted`).
+that did not end in SENT takes the key back (`not_accepted`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+
 from newsletter.core.errors import ConfigError
-from newsletter.core.settings import Settings
 from newsletter.transports.base import (
     Content,
-    Journal,
-    Limiter,
+    HandOver,
     Outcome,
     OutgoingMessage,
     Status,
+    Transport,
     TransportError,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sesv2.type_defs import SendEmailRequestTypeDef
 
 MAX_BATCH = 200
 RETRY_CODES = frozenset(
@@ -102,8 +116,33 @@ def classify_error(code: str, message: str, http_status: int = 0) -> Outcome | T
     return Outcome(Status.RETRY, detail=detail)
 
 
-class SesTransport:
+def no_answer(exc: BotoCoreError) -> Outcome | TransportError:
+    """What a call that got no answer from SES means."""
+    # First: a read timeout is also an EndpointConnectionError.
+    if isinstance(exc, ReadTimeoutError):
+        # Sent again, it could arrive twice (see Status.UNCONFIRMED).
+        return Outcome(
+            Status.UNCONFIRMED, detail=f"ses: no answer; it may have been accepted ({exc})"
+        )
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        return TransportError(f"ses: cannot reach the endpoint: {exc}")
+    if isinstance(exc, NoCredentialsError):
+        return TransportError(f"ses: {exc} (set AWS credentials)", permanent=True)
+    return TransportError(f"ses: {exc}")
+
+
+@dataclass(frozen=True)
+class SesConfig:
+    # None: boto3's own chain decides (AWS_REGION, AWS_DEFAULT_REGION, shared config).
+    region: str | None = None
+    endpoint_url: str | None = None
+    concurrency: int = 8
+    read_timeout: float = 60.0
+
+
+class SesTransport(Transport):
     name = "ses"
+    wants_raw = True
     max_batch = MAX_BATCH
 
     def __init__(self, client: SESV2Client, *, concurrency: int = 8) -> None:
@@ -111,34 +150,53 @@ class SesTransport:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ses")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SesTransport:
+    def connect(cls, config: SesConfig) -> SesTransport:
         import boto3
         from botocore.config import Config
 
-        session = boto3.session.Session(region_name=settings.ses_region or None)
+        session = boto3.session.Session(region_name=config.region)
         if not session.region_name:
             raise ConfigError("set NEWSLETTER_SES_REGION (or AWS_REGION) for the ses transport")
-        config = Config(
+        client_config = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
-            max_pool_connections=settings.ses_concurrency,
+            max_pool_connections=config.concurrency,
             connect_timeout=10,
-            read_timeout=settings.http_timeout,
+            read_timeout=config.read_timeout,
         )
-        client = session.client(
-            "sesv2", endpoint_url=settings.ses_endpoint_url or None, config=config
-        )
-        return cls(client, concurrency=settings.ses_concurrency)
+        client = session.client("sesv2", endpoint_url=config.endpoint_url, config=client_config)
+        return cls(client, concurrency=config.concurrency)
 
-    def send_batch(
-        self,
-        content: Content,
-        messages: Sequence[OutgoingMessage],
-        journal: Journal | None = None,
-        limiter: Limiter | None = None,
+    @staticmethod
+    def build_payload(content: Content, message: OutgoingMessage) -> SendEmailRequestTypeDef:
+        """One SendEmail request: our own bytes, from the envelope sender to the one
+        recipient (SES takes no batch of raw messages)."""
+        return {
+            "FromEmailAddress": message.sender,
+            "Destination": {"ToAddresses": [message.recipient]},
+            "Content": {"Raw": {"Data": message.data}},
+        }
+
+    def post(self, payload: SendEmailRequestTypeDef) -> Mapping[str, Any]:
+        """SES's answer, an error one included (it always carries `Error`); BotoCoreError
+        when there was none."""
+        try:
+            return self._client.send_email(**payload)
+        except ClientError as exc:
+            return {**exc.response, "Error": exc.response.get("Error", {})}
+
+    @staticmethod
+    def parse_status(answer: Mapping[str, Any]) -> Outcome | TransportError:
+        """The outcome of one message, or the error that concerns the whole batch."""
+        error = answer.get("Error")
+        if error is None:
+            return Outcome(Status.SENT, provider_id=answer["MessageId"], detail="accepted")
+        status = int(answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        return classify_error(str(error.get("Code", "")), str(error.get("Message", "")), status)
+
+    def deliver(
+        self, content: Content, messages: Sequence[OutgoingMessage], hand_over: HandOver
     ) -> list[Outcome]:
-        if not messages:
-            return []
-        first = self._attempt(messages[0], journal, limiter)
+        first = self._send(content, messages[0], hand_over)
         if isinstance(first, TransportError):
             raise first
         stopped: list[str] = []
@@ -147,7 +205,7 @@ class SesTransport:
         def send(message: OutgoingMessage) -> Outcome:
             if stop.is_set():
                 return Outcome(Status.RETRY, detail=f"not tried: {stopped[0]}")
-            result = self._attempt(message, journal, limiter)
+            result = self._send(content, message, hand_over)
             if isinstance(result, TransportError):
                 stopped.append(str(result))
                 stop.set()
@@ -160,52 +218,18 @@ class SesTransport:
         self._pool.shutdown(wait=True)
         self._client.close()
 
-    def _attempt(
-        self, message: OutgoingMessage, journal: Journal | None, limiter: Limiter | None
+    def _send(
+        self, content: Content, message: OutgoingMessage, hand_over: HandOver
     ) -> Outcome | TransportError:
-        if limiter is not None:
-            limiter.acquire(1)
-        if journal is not None:
-            try:
-                journal.point_of_no_return(message.key)
-            except Exception as exc:
-                return TransportError(f"ses: not sent, the hand-over could not be recorded: {exc}")
-        result = self._call(message)
-        if journal is not None and not (
-            isinstance(result, Outcome) and result.status is Status.SENT
-        ):
-            journal.not_accepted(message.key)
-        return result
-
-    def _call(self, message: OutgoingMessage) -> Outcome | TransportError:
-        from botocore.exceptions import (
-            BotoCoreError,
-            ClientError,
-            ConnectTimeoutError,
-            EndpointConnectionError,
-            NoCredentialsError,
-            ReadTimeoutError,
-        )
-
+        payload = self.build_payload(content, message)
         try:
-            answer = self._client.send_email(
-                FromEmailAddress=message.sender,
-                Destination={"ToAddresses": [message.recipient]},
-                Content={"Raw": {"Data": message.data}},
-            )
-        except ClientError as exc:
-            error: dict[str, Any] = dict(exc.response.get("Error", {}))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            return classify_error(str(error.get("Code", "")), str(error.get("Message", "")), status)
-        except ReadTimeoutError as exc:
-            # Sent again, it could arrive twice (see Status.UNCONFIRMED).
-            return Outcome(
-                Status.UNCONFIRMED, detail=f"ses: no answer; it may have been accepted ({exc})"
-            )
-        except (EndpointConnectionError, ConnectTimeoutError) as exc:
-            return TransportError(f"ses: cannot reach the endpoint: {exc}")
-        except NoCredentialsError as exc:
-            return TransportError(f"ses: {exc} (set AWS credentials)", permanent=True)
+            hand_over.before([message])
+        except TransportError as exc:
+            return exc
+        try:
+            result = self.parse_status(self.post(payload))
         except BotoCoreError as exc:
-            return TransportError(f"ses: {exc}")
-        return Outcome(Status.SENT, provider_id=answer["MessageId"], detail="accepted")
+            result = no_answer(exc)
+        if not (isinstance(result, Outcome) and result.status is Status.SENT):
+            hand_over.take_back(message.key)
+        return result

@@ -48,15 +48,14 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
 
 from newsletter.core.errors import ConfigError
-from newsletter.core.settings import Settings
 from newsletter.mail.headers import envelope_address
 from newsletter.transports.base import (
     Content,
-    Journal,
-    Limiter,
+    HandOver,
     Outcome,
     OutgoingMessage,
     Status,
+    Transport,
     TransportError,
 )
 
@@ -135,17 +134,13 @@ def _dot_stuffed(content: bytes) -> bytes:
 _DOT_AFTER_NEWLINE = re.compile(rb"\n\.")
 
 
-class _JournalFailed(Exception):
-    """The journal could not record the point of no return; the dot was not sent."""
-
-
 class _DataState:
     """Per connection: the reply to DATA (sendmail() drops it), the hook to call right
     before the end of data, and whether the current message's end of data was written."""
 
     def __init__(self) -> None:
         self.reply: tuple[int, bytes] = (0, b"")
-        self.before_dot: Callable[[], None] | None = None
+        self.before_dot: Callable[[], None] = lambda: None
         self.dot_sent = False
 
 
@@ -164,13 +159,12 @@ def _data(connection: smtplib.SMTP, state: _DataState, msg: Buffer | str) -> tup
     sock = connection.sock
     if sock is None:
         raise smtplib.SMTPServerDisconnected("connection lost before end of data")
-    if state.before_dot is not None:
-        try:
-            state.before_dot()
-        except Exception as exc:
-            # Closing mid-DATA makes the server discard what it got.
-            connection.close()
-            raise _JournalFailed(str(exc)) from exc
+    try:
+        state.before_dot()
+    except TransportError:
+        # Closing mid-DATA makes the server discard what it got.
+        connection.close()
+        raise
     # Nothing but this write between the journal's return and the dot leaving: the
     # shorter that gap, the smaller the window a crash can fall into.
     try:
@@ -218,8 +212,9 @@ def _by_code(code: int, text: bytes | str) -> Outcome:
     return Outcome(Status.REJECTED, detail=reply)
 
 
-class SmtpTransport:
+class SmtpTransport(Transport):
     name = "smtp"
+    wants_raw = True
 
     def __init__(
         self,
@@ -242,33 +237,16 @@ class SmtpTransport:
         self._pool = ThreadPoolExecutor(max_workers=connections, thread_name_prefix="smtp")
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SmtpTransport:
-        return cls(
-            parse_smtp_url(settings.smtp_url),
-            connections=settings.smtp_connections,
-            context=tls_context(settings.smtp_ca_file),
-            timeout=settings.smtp_timeout,
-        )
-
-    def send_batch(
-        self,
-        content: Content,
-        messages: Sequence[OutgoingMessage],
-        journal: Journal | None = None,
-        limiter: Limiter | None = None,
+    def deliver(
+        self, content: Content, messages: Sequence[OutgoingMessage], hand_over: HandOver
     ) -> list[Outcome]:
-        if not messages:
-            return []
         with self._lock:
             slots = self._open_slots(min(len(self._slots), len(messages)))
             outcomes: list[Outcome | None] = [None] * len(messages)
             # Round robin, so each connection gets an equal share.
             shares = [list(range(i, len(messages), len(slots))) for i in range(len(slots))]
             futures = [
-                self._pool.submit(
-                    self._send_share, slot, [messages[i] for i in share], journal, limiter
-                )
+                self._pool.submit(self._send_share, slot, [messages[i] for i in share], hand_over)
                 for slot, share in zip(slots, shares, strict=True)
             ]
             failures: list[TransportError] = []
@@ -399,11 +377,7 @@ class SmtpTransport:
     # Sending
 
     def _send_share(
-        self,
-        slot: int,
-        messages: list[OutgoingMessage],
-        journal: Journal | None,
-        limiter: Limiter | None,
+        self, slot: int, messages: list[OutgoingMessage], hand_over: HandOver
     ) -> tuple[list[Outcome], TransportError | None]:
         """The messages of one connection, in turn, and what stopped it early, if anything."""
         outcomes: list[Outcome] = []
@@ -416,7 +390,7 @@ class SmtpTransport:
                 )
                 continue
             try:
-                outcomes.append(self._deliver(slot, message, journal, limiter))
+                outcomes.append(self._deliver_one(slot, message, hand_over))
             except TransportError as exc:
                 failure = exc
                 outcomes.append(
@@ -429,13 +403,7 @@ class SmtpTransport:
                 )
         return outcomes, failure
 
-    def _deliver(
-        self,
-        slot: int,
-        message: OutgoingMessage,
-        journal: Journal | None,
-        limiter: Limiter | None,
-    ) -> Outcome:
+    def _deliver_one(self, slot: int, message: OutgoingMessage, hand_over: HandOver) -> Outcome:
         """One message, tried once more on a fresh connection after 421 or a drop that
         came before the end of data went out."""
         code: int
@@ -447,31 +415,26 @@ class SmtpTransport:
                 return envelope
             sender, recipient, options = envelope
             state = _state(connection)
-            state.before_dot = None
-            if journal is not None:
-                state.before_dot = functools.partial(journal.point_of_no_return, message.key)
+            state.before_dot = functools.partial(hand_over.commit, message.key)
             state.dot_sent = False
-            if limiter is not None:
-                limiter.acquire(1)
+            hand_over.wait(1)
             try:
                 connection.sendmail(sender, [recipient], message.data, mail_options=options)
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
             except smtplib.SMTPResponseException as exc:
                 code, text = exc.smtp_code, exc.smtp_error
-                if state.dot_sent and journal is not None and not 200 <= code < 300:
-                    self._not_accepted(slot, journal, message)
-            except _JournalFailed as exc:
+                if state.dot_sent and not 200 <= code < 300:
+                    self._not_accepted(slot, hand_over, message)
+            except TransportError:
+                # The journal could not record the hand-over; the dot was not sent.
                 self._drop(slot)
-                raise TransportError(
-                    f"smtp: not sent, the hand-over could not be recorded: {exc}"
-                ) from exc
+                raise
             except (smtplib.SMTPServerDisconnected, OSError) as exc:
                 self._drop(slot)
                 if state.dot_sent:
                     # Not accepted until the reply (RFC 5321, 6.1): sent again later.
-                    if journal is not None:
-                        self._not_accepted(slot, journal, message)
+                    self._not_accepted(slot, hand_over, message)
                     return Outcome(
                         Status.RETRY,
                         detail=f"connection lost after the end of data, before the reply: {exc}",
@@ -501,9 +464,9 @@ class SmtpTransport:
             return _by_code(code, text)
         raise AssertionError("unreachable")
 
-    def _not_accepted(self, slot: int, journal: Journal, message: OutgoingMessage) -> None:
+    def _not_accepted(self, slot: int, hand_over: HandOver, message: OutgoingMessage) -> None:
         try:
-            journal.not_accepted(message.key)
+            hand_over.take_back(message.key)
         except Exception as exc:
             self._drop(slot)
             raise TransportError(

@@ -23,7 +23,6 @@ from starlette.staticfiles import StaticFiles
 
 from newsletter.core.settings import Settings, get_settings
 from newsletter.mail.headers import HEADER_WRITE_ERRORS, MessageError
-from newsletter.store.engine import get_engine
 from newsletter.store.types import utcnow
 from newsletter.web.brand_css import brand_css
 from newsletter.web.context import Limits, WebContext, get_context
@@ -43,8 +42,6 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     ctx = WebContext.build(settings, limits, clock)
-    # Migrate (and create a fresh SQLite database) now, not on the first visitor's request.
-    get_engine(ctx.database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,4 +1,5 @@
-"""What every request handler needs, built once per app: settings, signing key, paths."""
+"""What every request handler needs, built once per app: settings, signing key, database,
+paths."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from fastapi import Request
+from sqlalchemy.engine import Engine
 
 from newsletter.core.links import Links
 from newsletter.core.settings import Settings
+from newsletter.store.engine import get_engine
 from newsletter.store.types import utcnow
+from newsletter.web.login_refusals import LoginRefusals
 from newsletter.web.outbox import Outbox
 
 
@@ -43,6 +47,9 @@ class WebContext:
     settings: Settings
     key: bytes
     database_url: str
+    # The app's database, from its settings: every request and every campaign the app
+    # runs works on this one, whatever the environment names.
+    engine: Engine = field(compare=False, repr=False)
     # Absolute URLs, as mailed (from NEWSLETTER_PUBLIC_URL).
     links: Links
     # The same URLs without scheme and host, for forms and links on our own pages: they
@@ -53,6 +60,8 @@ class WebContext:
     clock: Callable[[], datetime] = utcnow
     # Mail sent after the page is answered (started and stopped with the app).
     outbox: Outbox = field(default_factory=Outbox, compare=False)
+    # Refused staff logins, answered without the database until they run out.
+    login_refusals: LoginRefusals = field(default_factory=LoginRefusals, compare=False)
 
     @classmethod
     def build(
@@ -62,10 +71,14 @@ class WebContext:
         clock: Callable[[], datetime] = utcnow,
     ) -> WebContext:
         prefix = urlsplit(settings.public_url).path.rstrip("/")
+        database_url = settings.resolved_database_url()
         return cls(
             settings=settings,
             key=settings.signing_key(),
-            database_url=settings.resolved_database_url(),
+            database_url=database_url,
+            # Migrated (and a fresh SQLite database created) now, not on the first
+            # visitor's request.
+            engine=get_engine(database_url),
             links=Links(settings.public_url),
             paths=Links(prefix),
             limits=limits or Limits(),

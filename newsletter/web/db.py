@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from newsletter.store import get_engine, session_scope
+from newsletter.store import session_scope
 from newsletter.store.engine import SQLITE_BUSY_TIMEOUT_MS
 from newsletter.web.context import WebContext
 
@@ -45,14 +45,14 @@ _BACKOFF_FIRST, _BACKOFF_MAX = 0.002, 0.02
 
 @contextmanager
 def reading(ctx: WebContext) -> Iterator[Session]:
-    with session_scope(url=ctx.database_url) as session:
+    with session_scope(ctx.engine) as session:
         yield session
 
 
 @contextmanager
 def writing(ctx: WebContext) -> Iterator[Session]:
     """A write transaction (BEGIN IMMEDIATE on SQLite). Never nest two."""
-    with _turn(ctx), session_scope(write=True, url=ctx.database_url) as session:
+    with _turn(ctx), session_scope(ctx.engine, write=True) as session:
         yield session
 
 
@@ -62,7 +62,7 @@ def writing_core(ctx: WebContext, *, busy_ms: int | None = None) -> Iterator[Con
 
     `busy_ms` shortens SQLite's wait for the write lock for this transaction only.
     """
-    with _turn(ctx), get_engine(ctx.database_url).connect() as connection:
+    with _turn(ctx), ctx.engine.connect() as connection:
         connection.execution_options(sqlite_begin="IMMEDIATE")
         with _busy_timeout(connection, busy_ms if ctx.sqlite else None), connection.begin():
             yield connection

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import re
 
+from newsletter.i18n import language
+from newsletter.i18n.fonts import font_stack
 from newsletter.issue.model import Issue
-from newsletter.mail.personalize import clean_value, personalize_html, personalize_text
+from newsletter.mail.factory import Letter
+from newsletter.mail.personalize import clean_value
+from newsletter.mail.placeholders import personalize_html, personalize_text
 from newsletter.store.models import Subscriber
 from newsletter.web.context import WebContext
-from newsletter.web.mail import Mail
 from newsletter.web.pages import environment
 
 _BODY = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+_BANNER_FONTS = "Helvetica, Arial, sans-serif"
 MAX_NOTE = 500
 
 
@@ -31,7 +35,7 @@ def forward_mail(
     friend: str,
     note: str,
     list_name: str,
-) -> Mail:
+) -> Letter:
     web_url = ctx.links.web(issue.slug)
     subscribe_url = ctx.links.subscribe(list_name) if list_name else ctx.links.archive()
     fields = {
@@ -41,22 +45,27 @@ def forward_mail(
         "preferences_url": subscribe_url,
         "forward_url": web_url,
     }
+    # The banner sits on top of the issue, so it speaks the issue's language.
+    lang = language(issue.language)
     values = {
         "brand": ctx.settings.brand,
+        "lang": lang,
+        "font_family": font_stack(lang.tag, _BANNER_FONTS),
+        "start": "right" if lang.text_direction == "rtl" else "left",
         "who": clean_value(forwarder.name),
         "email": forwarder.email,
         "note": note,
         "subscribe_url": subscribe_url,
         "web_url": web_url,
     }
-    env = environment()
+    env = environment(lang.tag)
     banner_html = env.get_template("mail/forward_banner.html").render(values)
     banner_text = env.get_template("mail/forward_banner.txt").render(values)
     html = personalize_html(issue.html, fields)
     opening = _BODY.search(html)
     at = opening.end() if opening else 0
     subject = " ".join(personalize_text(issue.subject, fields).split())
-    return Mail(
+    return Letter(
         to=friend,
         to_name="",
         subject=f"Fwd: {subject}",

@@ -18,7 +18,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from newsletter.issue.model import Asset, Issue
-from newsletter.mail.personalize import personalize_text
+from newsletter.mail.placeholders import personalize_text
 from newsletter.store.campaigns import (
     Campaign,
     CampaignAsset,

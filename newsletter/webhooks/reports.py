@@ -15,6 +15,8 @@ from email.utils import parseaddr
 from enum import StrEnum
 from typing import Any
 
+from newsletter.core.errors import NewsletterError
+
 # Longer ids (none of the providers' documented ones are) are stored as their SHA-256.
 MAX_EVENT_ID = 100
 
@@ -35,7 +37,7 @@ class Report:
     detail: str = ""
 
 
-class Rejected(Exception):
+class Rejected(NewsletterError):
     """The request is not one to act on; `status_code` is the answer."""
 
     status_code = 400

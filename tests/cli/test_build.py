@@ -2,17 +2,20 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner, Result
 
 from newsletter.cli import app
 from newsletter.core import tokens
 from newsletter.core.settings import get_settings
+from newsletter.record.photos import LOGO_WIDTH, PHOTO_WIDTH
 from tests.conftest import EXAMPLE
 
 FILES = ("email.html", "email.txt", "web.html", "newsletter.pdf", "message.eml")
@@ -207,6 +210,79 @@ def test_local_logo_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     written = tmp_path / "out" / "assets" / f"logo{logo.suffix}"
     assert written.read_bytes() == logo.read_bytes()
     assert f"/assets/logo{logo.suffix}" in (tmp_path / "out" / "email.html").read_text()
+
+
+def _photo_record(folder: Path, photo: bytes) -> Path:
+    (folder / "ada.jpg").write_bytes(photo)
+    path = small_record(folder)
+    with path.open("a") as record:
+        record.write("speakers:\n  - {name: Ada, role: Chair, remarks: Hi., photo: ada.jpg}\n")
+    return path
+
+
+def _grainy_jpeg(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.effect_noise(size, 80).convert("RGB").save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+def test_photos_are_prepared_for_mail(tmp_path: Path) -> None:
+    result = run(_photo_record(tmp_path, _grainy_jpeg((3000, 2000))), "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "assets" / "speaker-1-ada.jpg") as photo:
+        assert photo.size == (PHOTO_WIDTH, 187)
+
+
+def test_strict_fails_on_a_photo_over_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_PHOTO_BUDGET_BYTES", "2000")
+    get_settings.cache_clear()
+    record = _photo_record(tmp_path, _grainy_jpeg((1000, 1000)))
+
+    warned = run(record, "-o", tmp_path / "out")
+    assert warned.exit_code == 0, warned.output
+    assert re.search(
+        r"^warning: image-too-large: speaker-1-ada\.jpg is [\d,]+ bytes, over the budget of "
+        r"2,000 bytes per image \(NEWSLETTER_PHOTO_BUDGET_BYTES\)$",
+        warned.stderr,
+        re.M,
+    )
+
+    refused = run(record, "-o", tmp_path / "strict", "--strict")
+    assert refused.exit_code == 1
+    assert re.search(r"^error: image-too-large: speaker-1-ada\.jpg ", refused.stderr, re.M)
+    assert not (tmp_path / "strict").exists()
+
+
+def test_a_local_logo_is_prepared_like_the_photos(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logo = Image.new("RGBA", (2000, 500), (0, 0, 0, 0))
+    logo.paste((11, 93, 59, 255), (100, 100, 1900, 400))
+    logo.save(tmp_path / "logo.png")
+    monkeypatch.setenv("NEWSLETTER_BRAND__LOGO", str(tmp_path / "logo.png"))
+    get_settings.cache_clear()
+    result = run(small_record(tmp_path), "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "assets" / "logo.png") as written:
+        assert written.size == (LOGO_WIDTH, 100)
+        assert written.convert("RGBA").getpixel((0, 0))[3] == 0
+
+
+def test_an_svg_logo_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    monkeypatch.setenv("NEWSLETTER_BRAND__LOGO", str(tmp_path / "logo.svg"))
+    get_settings.cache_clear()
+    result = run(small_record(tmp_path), "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {tmp_path / 'logo.svg'} is an SVG image, which Gmail and Outlook do not "
+        "show: save it as JPEG or PNG\n"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_templates_folder_setting_overrides_a_packaged_template(

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typer.testing import CliRunner, Result
 
 from newsletter.cli import app
+from newsletter.store.lists import get_list
+from tests.store.databases import session_scope
 from tests.store.helpers import SAMPLE
 
 
@@ -33,6 +35,15 @@ def test_create_then_show_counts_per_status(db: str) -> None:
     assert rows["members"][:8] == ["│", "21", "│", "2", "│", "0", "│", "21"]
     assert "Institute members" in " ".join(rows["members"])
     assert rows["press"][:8] == ["│", "0", "│", "0", "│", "0", "│", "0"]
+
+
+def test_a_list_may_speak_another_language(db: str) -> None:
+    assert run("lists", "create", "urdu-readers", "--language", "ur").exit_code == 0
+    with session_scope() as session:
+        assert get_list(session, "urdu-readers").language == "ur"
+    result = run("lists", "create", "bad", "--language", "Urdu please")
+    assert result.exit_code != 0
+    assert "is not a language tag" in result.output
 
 
 def test_duplicate_name_is_a_one_line_error(db: str) -> None:

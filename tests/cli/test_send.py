@@ -10,9 +10,9 @@ from typer.testing import CliRunner, Result
 import newsletter.cli.send as send_command
 from newsletter.cli import app
 from newsletter.core.settings import get_settings
-from newsletter.store import session_scope
 from newsletter.store.campaigns import Campaign, Delivery, campaign_summaries
 from tests.sending.helpers import populated_list
+from tests.store.databases import session_scope
 from tests.transports.smtp_servers import Mailbox, smtp_server
 
 RECORD = """\

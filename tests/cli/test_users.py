@@ -6,8 +6,9 @@ from argon2.exceptions import VerificationError
 from typer.testing import CliRunner, Result
 
 from newsletter.cli import app
-from newsletter.store import session_scope, staff
+from newsletter.store import staff
 from newsletter.store.staff import StaffUser
+from tests.store.databases import session_scope
 
 PASSWORD = "correct horse battery"
 

@@ -6,7 +6,8 @@ import pytest
 
 from newsletter.compose.checks import GMAIL_CLIP_BYTES, Problem, check_issue
 from newsletter.core.settings import Brand
-from newsletter.issue.model import Issue
+from newsletter.issue.model import Asset, Issue
+from newsletter.record.assets import BUDGET_BYTES
 from newsletter.record.loader import load_record
 from tests.compose.helpers import PUBLIC_URL, compose
 from tests.conftest import EXAMPLE
@@ -53,6 +54,22 @@ def test_a_clean_handmade_issue_has_no_problem() -> None:
         '<img src="http://127.0.0.1:8000/a.png" alt=""><img src="https://x.org/b.png" alt>'
     )
     assert check_issue(issue_with(body)) == []
+
+
+def test_an_image_over_the_budget_is_reported() -> None:
+    small = Asset("logo.png", "image/png", b"p" * BUDGET_BYTES)
+    large = Asset("speaker-1-ada.jpg", "image/jpeg", b"j" * (BUDGET_BYTES + 1))
+    issue = dataclasses.replace(issue_with(""), assets=(small, large))
+
+    assert check_issue(issue) == [
+        Problem(
+            "image-too-large",
+            f"speaker-1-ada.jpg is {BUDGET_BYTES + 1:,} bytes, over the budget of "
+            f"{BUDGET_BYTES:,} bytes per image (NEWSLETTER_PHOTO_BUDGET_BYTES)",
+        )
+    ]
+    assert check_issue(issue, photo_budget_bytes=BUDGET_BYTES + 1) == []
+    assert codes(check_issue(issue, photo_budget_bytes=10)) == ["image-too-large"] * 2
 
 
 def test_html_over_gmail_clipping_size_counts_utf8_bytes() -> None:

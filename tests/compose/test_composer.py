@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from newsletter.compose import compose_issue, placeholder
-from newsletter.compose.templates import templates
+from newsletter.compose.template_loader import templates
 from newsletter.core.errors import ComposeError
 from newsletter.core.links import Links
 from newsletter.core.settings import Brand

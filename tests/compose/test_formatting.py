@@ -1,31 +1,13 @@
 from __future__ import annotations
 
-import datetime as dt
-
-import pytest
-
 from newsletter.compose.formatting import (
     display_width,
-    long_date,
-    ordinal,
+    readable_url,
     shorten,
     title_lines,
     underline,
     wrap,
 )
-
-
-def test_long_date_matches_the_seed() -> None:
-    assert long_date(dt.date(2022, 2, 24)) == "Thursday, 24th February 2022"
-
-
-@pytest.mark.parametrize(
-    ("day", "expected"),
-    [(1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (11, "11th"), (12, "12th"),
-     (13, "13th"), (21, "21st"), (22, "22nd"), (23, "23rd"), (30, "30th"), (31, "31st")],
-)  # fmt: skip
-def test_ordinal(day: int, expected: str) -> None:
-    assert ordinal(day) == expected
 
 
 def test_title_breaks_after_the_first_colon_only() -> None:
@@ -49,3 +31,19 @@ def test_wrap_never_splits_words_or_urls() -> None:
 def test_shorten_cuts_at_a_word() -> None:
     assert shorten("one two three", 100) == "one two three"
     assert shorten("alpha beta gamma delta", 15) == "alpha beta…"
+
+
+def test_invisible_characters_take_no_column() -> None:
+    # Bidi isolates around a name in a right-to-left text part.
+    assert display_width("\u2068ab\u2069") == 2
+    assert underline("\u2066Follow Us\u2069", "=") == "\u2066Follow Us\u2069\n========="
+
+
+def test_readable_url_decodes_letters_but_never_what_could_disguise_a_link() -> None:
+    assert (
+        readable_url("https://x.org/issues/2022-%D8%A7%D9%86/") == "https://x.org/issues/2022-ان/"
+    )
+    assert readable_url("https://x.org/plain/") == "https://x.org/plain/"
+    for disguised in ("https://x.org/%0Aa", "https://x.org/%E2%80%AEa", "https://x.org/%20a"):
+        assert readable_url(disguised) == disguised
+    assert readable_url("https://x.org/%FF") == "https://x.org/%FF"

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import zlib
 from functools import lru_cache
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +81,37 @@ def test_fetcher_serves_data_uris() -> None:
 def test_fetcher_refuses_everything_else(url: str) -> None:
     with pytest.raises(ValueError, match="only data: URIs"):
         DataOnlyFetcher().fetch(url)
+
+
+def _fonts(pdf: bytes, tmp_path: Path) -> list[tuple[str, bool]]:
+    """(font name, embedded) for every font of the PDF, as poppler's pdffonts lists them."""
+    pdffonts = shutil.which("pdffonts")
+    assert pdffonts, "pdffonts is missing: scripts/system-deps installs poppler-utils"
+    path = tmp_path / "issue.pdf"
+    path.write_bytes(pdf)
+    listing = subprocess.run(
+        [pdffonts, str(path)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()[2:]
+    fonts = []
+    for line in listing:
+        name, *_, emb, _sub, _uni, _object, _generation = line.split()
+        fonts.append((name.split("+", 1)[-1], emb == "yes"))
+    return fonts
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "face"),
+    [
+        ("ur", "پانی اور امن: دریاؤں کی تقسیم", "Noto-Nastaliq-Urdu"),
+        ("ar", "الماء والسلام: تقاسم الأنهار", "Noto-Naskh-Arabic"),
+    ],
+)
+def test_an_arabic_script_pdf_embeds_a_font_for_its_script(
+    language: str, title: str, face: str, tmp_path: Path
+) -> None:
+    """The glyphs come from a face that has them (installed by scripts/system-deps), not
+    from a Latin font showing empty boxes; and it travels inside the PDF."""
+    issue = compose(make_record(language=language, title=title, summary="متن " * 20))
+    fonts = _fonts(render_pdf(issue), tmp_path)
+    assert (face, True) in fonts, fonts
+    assert all(embedded for _, embedded in fonts), fonts

@@ -4,7 +4,6 @@ import pytest
 
 from newsletter.core.errors import TokenError
 from newsletter.core.tokens import Token, sign, verify
-from newsletter.store import session_scope
 from newsletter.store.subscriptions import (
     check_token,
     resubscribe,
@@ -12,6 +11,7 @@ from newsletter.store.subscriptions import (
     token_for,
     unsubscribe,
 )
+from tests.store.databases import session_scope
 from tests.store.helpers import new_list
 
 KEY = b"token-test-key-0123456789"

@@ -12,9 +12,9 @@ import re
 from playwright.sync_api import Browser, FrameLocator, Page, expect
 from sqlalchemy import select
 
-from newsletter.store import session_scope
 from newsletter.store.models import Event, EventKind, Membership, MembershipStatus, Subscriber
 from tests.e2e.site import Site
+from tests.store.databases import session_scope
 from tests.web.helpers import snapshot
 
 TITLE = "Genocide and Ethnic cleansing: A Crime against Humanity"

@@ -15,10 +15,10 @@ from urllib.parse import unquote
 import pytest
 from playwright.sync_api import Page, expect
 
-from newsletter.store import session_scope
 from newsletter.store.staff import add_user
 from tests.conftest import ROOT
 from tests.e2e.site import Site
+from tests.store.databases import session_scope
 
 PASSWORD = "a long staff password"
 RECORD = "dir:khojaly-seminar-2022/record.yaml"

@@ -18,7 +18,6 @@ from playwright.sync_api import Page, expect
 
 from newsletter.core.settings import Settings, get_settings
 from newsletter.devsmtp.server import DevSmtpServer
-from newsletter.store import session_scope
 from newsletter.store.lists import create_list
 from newsletter.store.models import MembershipStatus
 from newsletter.store.staff import add_user
@@ -29,6 +28,7 @@ from tests.browser import dev_smtp, live_server  # noqa: F401
 from tests.conftest import ROOT
 from tests.e2e.site import LateApp, Site
 from tests.e2e.test_staff import PASSWORD, RECORD, log_in
+from tests.store.databases import session_scope
 
 _numbers = itertools.count()
 

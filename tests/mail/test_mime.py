@@ -12,8 +12,9 @@ import pytest
 
 from newsletter.core.links import Links
 from newsletter.issue.model import Asset, Issue, placeholder
-from newsletter.mail.mime import MessageError, MessageTemplate, build_reference_message
+from newsletter.mail.mime import MessageError, MessageTemplate
 from newsletter.mail.personalize import Recipient, personal_fields
+from tests.mail.oracle import build_reference_message
 
 FROM = "MUSLIM Institute <newsletter@muslim-institute.example>"
 LIST_ID = "MUSLIM Institute <newsletter.muslim-institute.example>"

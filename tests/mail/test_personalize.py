@@ -10,15 +10,7 @@ from newsletter.core.errors import TokenError
 from newsletter.core.links import Links
 from newsletter.issue.model import PERSONAL_FIELDS, Issue, placeholder
 from newsletter.mail.mime import MessageTemplate
-from newsletter.mail.personalize import (
-    Personalizer,
-    Recipient,
-    Substituter,
-    clean_value,
-    personal_fields,
-    personalize_html,
-    personalize_text,
-)
+from newsletter.mail.personalize import Recipient, clean_value, personal_fields
 
 KEY = b"personalize-test-key-0123"
 LINKS = Links("https://news.example.org")
@@ -78,31 +70,7 @@ def test_control_characters_in_a_name_become_spaces() -> None:
     assert clean_value("plain") == "plain"
 
 
-def test_substituter_splits_once_and_fills_every_occurrence() -> None:
-    source = f"a{placeholder('name')}b{placeholder('email')}c{placeholder('name')}"
-    compiled = Substituter(source)
-    assert compiled.literals == ("a", "b", "c", "")
-    assert compiled.names == ("name", "email", "name")
-    assert compiled.fill({"name": "N", "email": "E"}) == "aNbEcN"
-
-
-def test_substituter_without_placeholders_is_constant() -> None:
-    compiled = Substituter("no fields here, __NL_UNKNOWN__ included")
-    assert compiled.is_constant
-    assert compiled.fill({}) == "no fields here, __NL_UNKNOWN__ included"
-
-
-def test_html_gets_escaped_values_and_text_raw_values() -> None:
-    fields = {"name": '<script>"x" & y</script>'}
-    source = f'<p title="{placeholder("name")}">{placeholder("name")}</p>'
-    assert personalize_html(source, fields) == (
-        '<p title="&lt;script&gt;&quot;x&quot; &amp; y&lt;/script&gt;">'
-        "&lt;script&gt;&quot;x&quot; &amp; y&lt;/script&gt;</p>"
-    )
-    assert personalize_text(f"Hi {placeholder('name')}", fields) == 'Hi <script>"x" & y</script>'
-
-
-def test_personalizer_produces_the_recipients_message() -> None:
+def test_personal_fields_fill_the_recipients_message() -> None:
     issue = Issue(
         slug="s",
         subject="Subject",
@@ -117,7 +85,8 @@ def test_personalizer_produces_the_recipients_message() -> None:
     template = MessageTemplate.build(
         issue, from_address="News <news@example.org>", list_id="News <news.example.org>"
     )
-    data = Personalizer(template, key=KEY, links=LINKS).message(RECIPIENT)
+    fields = personal_fields(RECIPIENT, key=KEY, links=LINKS)
+    data = template.render(fields, to=RECIPIENT.email, to_name=RECIPIENT.name)
     message = email.message_from_bytes(data, policy=email.policy.default)
     assert message["To"].addresses[0].addr_spec == "ana@example.org"
     unsubscribe = str(message["List-Unsubscribe"]).strip("<>")

@@ -166,6 +166,32 @@ def test_wheel_carries_the_email_templates(installed: Installed) -> None:
         assert f"newsletter/compose/templates/{template}" in names
 
 
+def test_wheel_carries_the_catalogues(installed: Installed) -> None:
+    with zipfile.ZipFile(installed.wheel) as archive:
+        names = set(archive.namelist())
+    for language in ("en", "ur", "ar"):
+        assert f"newsletter/i18n/locale/{language}/LC_MESSAGES/newsletter.mo" in names
+    assert "newsletter/compose/templates/partials/lines.j2" in names
+
+
+def test_installed_wheel_builds_an_urdu_issue_in_urdu(installed: Installed, tmp_path: Path) -> None:
+    record = tmp_path / "record.yaml"
+    record.write_text(
+        "title: انسانیت کے خلاف جرم\ndate: 2022-02-24\norganiser: مسلم انسٹیٹیوٹ\n"
+        "language: ur\nsummary: ایک سیمینار۔\n",
+        encoding="utf-8",
+    )
+    run(
+        [installed.newsletter, "build", record, "--out", "out"],
+        cwd=tmp_path,
+        NEWSLETTER_DATA_DIR=str(tmp_path / "data"),
+        NEWSLETTER_SECRET_KEY="wheel-test-secret-key-0123456789",
+    )
+    text = (tmp_path / "out" / "email.txt").read_text(encoding="utf-8")
+    assert "سیمینار بعنوان" in text and "جمعرات، 24 فروری، 2022" in text
+    assert "Unsubscribe" not in text
+
+
 def test_installed_wheel_is_the_one_imported(installed: Installed, tmp_path: Path) -> None:
     code = "import newsletter; print(newsletter.__file__)"
     imported = Path(run([installed.python, "-c", code], cwd=tmp_path).stdout.strip())

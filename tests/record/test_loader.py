@@ -326,6 +326,29 @@ def test_photo_that_is_a_folder_or_not_an_image(tmp_path: Path) -> None:
     ]
 
 
+def test_photos_are_prepared_for_mail_and_named_for_what_they_become() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (2000, 1500), "blue").save(out, "WEBP")
+    Path("ada.webp").write_bytes(out.getvalue())
+    text = VALID.replace("    role: Chair\n", "    role: Chair\n    photo: ada.webp\n")
+
+    [photo] = _load(text).photos.values()
+
+    assert (photo.filename, photo.content_type) == ("speaker-1-ada.jpg", "image/jpeg")
+    with Image.open(io.BytesIO(photo.data)) as image:
+        assert image.size == (280, 210)
+
+
+def test_a_photo_mail_clients_do_not_show_is_a_problem_of_the_record() -> None:
+    Path("ada.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    text = VALID.replace("    role: Chair\n", "    role: Chair\n    photo: ada.svg\n")
+
+    assert _problems(text) == [
+        "record.yaml:9 speakers[0].photo: ada.svg is an SVG image, which Gmail and Outlook "
+        "do not show: save it as JPEG or PNG"
+    ]
+
+
 def test_photo_is_resolved_against_the_record_folder_and_named_as_passed() -> None:
     text = VALID.replace("    role: Chair\n", "    role: Chair\n    photo: photos/ada.jpg\n")
     Path("photos").mkdir()

@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from newsletter.store import session_scope
 from newsletter.store.errors import ImportBusyError
 from newsletter.store.exporter import export_csv
 from newsletter.store.importer import Rejection, import_file
@@ -34,10 +33,17 @@ from newsletter.store.models import (
     MembershipStatus,
     Subscriber,
 )
-from newsletter.store.recipients import count_eligible
 from newsletter.store.staged import StagedImport
 from newsletter.store.subscriptions import subscribe, unsubscribe
-from tests.store.helpers import new_list, run_import, subscriber_id, table_counts, write_csv
+from tests.store.databases import current_engine, session_scope
+from tests.store.helpers import (
+    eligible_count,
+    new_list,
+    run_import,
+    subscriber_id,
+    table_counts,
+    write_csv,
+)
 
 NEWSLETTER = Path(sys.executable).with_name("newsletter")
 
@@ -59,7 +65,7 @@ def _visible(list_name: str) -> tuple[int, int, int, int]:
             select(func.count()).select_from(Event).where(Event.list_id == mailing_list.id)
         )
         return (
-            count_eligible(session, mailing_list.id),
+            eligible_count(session, mailing_list.id),
             sum(summary.counts.values()),
             exported,
             events or 0,
@@ -101,7 +107,7 @@ def test_between_chunks_nothing_is_visible_and_the_lock_is_free(db: str, tmp_pat
             finally:
                 raw.close()
 
-    summary = import_file("members", path, between_chunks, chunk_size=5)
+    summary = import_file("members", path, between_chunks, engine=current_engine(), chunk_size=5)
     assert str(summary) == "added 40, updated 1, skipped 10"
     # Each callback came after a chunk was staged, yet nothing of it showed.
     assert staged == [4 * chunk for chunk in range(1, 11)]
@@ -124,7 +130,7 @@ def test_a_one_click_during_an_import_is_written_at_once(db: str, tmp_path: Path
             with session_scope(write=True) as session:
                 clicked.append(unsubscribe(session, old, members, source="one-click"))
 
-    import_file("members", path, between_chunks, chunk_size=5)
+    import_file("members", path, between_chunks, engine=current_engine(), chunk_size=5)
     assert clicked == [True]
     with session_scope() as session:
         status = session.scalar(
@@ -148,7 +154,10 @@ def test_a_sign_up_during_the_import_keeps_its_membership(db: str, tmp_path: Pat
                     subscribe(session, members, "n0@example.org", source="web").subscriber_id
                 )
 
-    assert import_file("members", path, between_chunks, chunk_size=5).added == 20
+    assert (
+        import_file("members", path, between_chunks, engine=current_engine(), chunk_size=5).added
+        == 20
+    )
     with session_scope() as session:
         membership = session.scalar(
             select(Membership).where(Membership.subscriber_id == signed_up[0])
@@ -175,7 +184,7 @@ def test_a_failed_import_keeps_a_subscriber_who_signed_up_meanwhile(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        import_file("members", path, between_chunks, chunk_size=5)
+        import_file("members", path, between_chunks, engine=current_engine(), chunk_size=5)
     assert table_counts() == {
         "subscribers": 1,
         "lists": 1,

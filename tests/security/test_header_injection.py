@@ -14,22 +14,23 @@ import email
 import email.errors
 import email.policy
 from collections.abc import Iterator
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 
 import pytest
 from fastapi.testclient import TestClient
 
 from newsletter.core.settings import Settings, get_settings
-from newsletter.issue.model import placeholder
+from newsletter.issue.model import Asset, placeholder
+from newsletter.mail import mime
+from newsletter.mail.factory import Letter, letter_message
 from newsletter.mail.headers import MessageError
 from newsletter.sending.runner import Runner
-from newsletter.store import session_scope
 from newsletter.store.lists import create_list
 from newsletter.store.subscriptions import subscribe
 from newsletter.web import create_app
-from newsletter.web import mail as web_mail
 from tests.browser import wait_for
 from tests.sending import helpers as sending
+from tests.store.databases import current_engine, session_scope
 from tests.transports.smtp_servers import Mailbox, smtp_server
 from tests.web.helpers import new_campaign, new_list, new_member, rows, snapshot
 
@@ -140,15 +141,19 @@ def test_a_header_write_error_is_a_message_error(monkeypatch: pytest.MonkeyPatch
     error = getattr(email.errors, "HeaderWriteError", None)
     if error is None:
         error = type("HeaderWriteError", (email.errors.MessageError,), {})
-        monkeypatch.setattr(web_mail, "HEADER_WRITE_ERRORS", (error,))
+        monkeypatch.setattr(mime, "HEADER_WRITE_ERRORS", (error,))
 
-    def refuse(self: EmailMessage, *args: object, **kwargs: object) -> bytes:
+    def refuse(self: MIMEPart, *args: object, **kwargs: object) -> bytes:
         raise error("folded header contains newline")
 
-    monkeypatch.setattr(EmailMessage, "as_bytes", refuse)
-    mail = web_mail.Mail(to="a@example.org", to_name="A", subject="S", html="<p>x</p>", text="x")
+    # The stdlib writes no header of ours, only those of an inline image's part.
+    monkeypatch.setattr(MIMEPart, "as_bytes", refuse)
+    photo = Asset("photo.png", "image/png", b"\x89PNG\r\n\x1a\n")
+    mail = Letter(
+        to="a@example.org", to_name="A", subject="S", html="<p>x</p>", text="x", inline=(photo,)
+    )
     with pytest.raises(MessageError, match="cannot be written safely"):
-        web_mail.build(Settings(_env_file=None), mail)
+        letter_message(mail, from_address=Settings(_env_file=None).from_address)
 
 
 def test_a_message_error_in_a_request_is_a_clear_400_and_nothing_is_sent(
@@ -182,7 +187,12 @@ def _campaign_to(list_name: str, name: str, subject: str) -> bytes:
     with smtp_server(mailbox) as port:
         transport = sending.smtp_transport(port, 1)
         try:
-            Runner(campaign_id, transport, settings=sending.sending_settings()).run()
+            Runner(
+                campaign_id,
+                transport,
+                settings=sending.sending_settings(),
+                engine=current_engine(),
+            ).run()
         finally:
             transport.close()
     assert len(mailbox.accepted) == 1

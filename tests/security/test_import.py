@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from newsletter.store import session_scope
 from newsletter.store.errors import ImportFileError
 from newsletter.store.exporter import export_csv
 from newsletter.store.lists import get_list
 from newsletter.store.models import Subscriber
 from newsletter.store.subscriptions import subscribe
+from tests.store.databases import session_scope
 from tests.store.helpers import new_list, run_import, table_counts, write_csv
 
 # Valid addresses a spreadsheet would take for formulas, and one that already starts

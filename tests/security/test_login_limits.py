@@ -8,9 +8,13 @@ slowed down. The app's clock is injected, so no test sleeps.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from newsletter.core.settings import Settings, get_settings
 from newsletter.store import staff
@@ -126,3 +130,50 @@ def test_failures_age_out_of_the_window(web: FastAPI, clock: Clock) -> None:
         clock.advance(901)
         for _ in range(5):
             assert login(stranger, password=WRONG).status_code == 401
+
+
+def test_a_flood_of_refused_tries_is_answered_without_the_database(
+    web: FastAPI, clock: Clock
+) -> None:
+    """Issue 9, item 4: a flood of 429s must not cost a transaction each, or it slows the
+    one-click unsubscribes that share the server. The store's refusal is remembered until
+    it runs out, and only until then."""
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    with browser(web, STRANGER) as stranger:
+        for _ in range(5):
+            assert login(stranger, password=WRONG).status_code == 401
+        first = login(stranger, password=WRONG)
+        assert (first.status_code, first.headers["retry-after"]) == (429, "1")
+        event.listen(Engine, "before_cursor_execute", count)
+        try:
+            refused = [login(stranger, password=WRONG) for _ in range(50)]
+            # The right password is refused the same way: no oracle from memory either.
+            refused.append(login(stranger))
+        finally:
+            event.remove(Engine, "before_cursor_execute", count)
+        assert {(r.status_code, r.headers["retry-after"]) for r in refused} == {(429, "1")}
+        assert statements == []
+        clock.advance(1)
+        assert login(stranger, password=WRONG).status_code == 401
+        refused_again = login(stranger, password=WRONG)
+        assert (refused_again.status_code, refused_again.headers["retry-after"]) == (429, "2")
+
+
+def test_a_refused_try_is_answered_only_after_the_refusal_delay(
+    monkeypatch: pytest.MonkeyPatch, db: str, clock: Clock
+) -> None:
+    """A client flooding the form in a loop waits on a timer for each refusal, so it can
+    send only a few tries a second; the one-click unsubscribes keep the server."""
+    monkeypatch.setenv("NEWSLETTER_STAFF_LOGIN_REFUSED_DELAY", "0.3")
+    new_user()
+    web = create_app(Settings(), clock=clock)
+    with browser(web, STRANGER) as stranger:
+        for _ in range(5):
+            assert login(stranger, password=WRONG).status_code == 401
+        began = time.monotonic()
+        assert login(stranger, password=WRONG).status_code == 429
+        assert time.monotonic() - began >= 0.3

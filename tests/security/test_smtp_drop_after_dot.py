@@ -19,12 +19,12 @@ from typer.testing import CliRunner
 from newsletter.cli import app
 from newsletter.core.settings import get_settings
 from newsletter.sending.policy import UNANSWERED
-from newsletter.store import session_scope
+from newsletter.sending.progress import campaign_progress
 from newsletter.store.campaigns import DeliveryState, campaign_summaries
 from newsletter.store.types import utcnow
-from newsletter.web.staff.progress import campaign_progress
 from tests.sending.helpers import campaign, new_campaign, populated_list, rows
 from tests.sending.mta import Mta
+from tests.store.databases import session_scope
 
 RECIPIENTS = 300
 

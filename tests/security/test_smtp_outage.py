@@ -27,6 +27,7 @@ from tests.sending.helpers import (
     smtp_transport,
 )
 from tests.sending.mta import Mta
+from tests.store.databases import current_engine
 from tests.transports.smtp_servers import free_port
 
 # Low, so that counting the outage's messages as failures would pause at once.
@@ -74,7 +75,9 @@ def runner_for(campaign_id: int, port: int, **settings: Any) -> Runner:
     transport = smtp_transport(port, connections=2)
     values: dict[str, Any] = {"send_batch_size": 10, "send_pause_after_failures": STORM}
     values.update(settings)
-    runner = Runner(campaign_id, transport, settings=sending_settings(**values))
+    runner = Runner(
+        campaign_id, transport, settings=sending_settings(**values), engine=current_engine()
+    )
     return runner
 
 
@@ -135,6 +138,7 @@ def test_an_outage_longer_than_the_window_pauses_without_using_attempts(db: str)
             campaign_id,
             transport,
             settings=sending_settings(send_pause_after_failures=STORM),
+            engine=current_engine(),
             clock=clock,
             sleep=clock.sleep,
         )
@@ -162,7 +166,12 @@ def test_a_window_of_zero_pauses_at_the_first_outage(sqlite_db: str) -> None:
     campaign_id = new_campaign(audience)
     transport = smtp_transport(free_port())
     try:
-        result = Runner(campaign_id, transport, settings=sending_settings(outage_window=0)).run()
+        result = Runner(
+            campaign_id,
+            transport,
+            settings=sending_settings(outage_window=0),
+            engine=current_engine(),
+        ).run()
     finally:
         transport.close()
     assert result.status is CampaignStatus.PAUSED

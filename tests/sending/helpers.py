@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,13 +13,15 @@ from sqlalchemy import select
 
 from newsletter.core.settings import Settings
 from newsletter.issue.model import Asset, Issue
-from newsletter.store import session_scope
-from newsletter.store.campaigns import Campaign, Delivery, DeliveryState, Sender, create_campaign
+from newsletter.mail.sender import Sender
+from newsletter.sending.runner import Progress
+from newsletter.store.campaigns import Campaign, Delivery, DeliveryState, create_campaign
 from newsletter.store.importer import Rejection, import_file
 from newsletter.store.lists import create_list
 from newsletter.store.models import MembershipStatus, SuppressionReason
 from newsletter.store.subscriptions import subscribe, suppress, unsubscribe
 from newsletter.transports.smtp import SmtpTransport, parse_smtp_url
+from tests.store.databases import current_engine, session_scope
 
 HTML = (
     "<html><body><p>Dear __NL_NAME__,</p><p>Sent to <b>__NL_EMAIL__</b>.</p>"
@@ -170,6 +173,18 @@ def campaign(campaign_id: int) -> Campaign:
         return found
 
 
+def after_first_batch(action: Callable[[], object]) -> Callable[[Progress], None]:
+    """A progress callback that does `action` once, when the first messages are sent."""
+    done: list[bool] = []
+
+    def on_progress(progress: Progress) -> None:
+        if progress.tally.sent and not done:
+            done.append(True)
+            action()
+
+    return on_progress
+
+
 def smtp_transport(port: int, connections: int = 2) -> SmtpTransport:
     return SmtpTransport(
         parse_smtp_url(f"smtp://127.0.0.1:{port}"), connections=connections, timeout=5
@@ -186,5 +201,5 @@ def _import(list_name: str, addresses: list[str]) -> None:
         path = Path(folder) / "list.csv"
         path.write_text("email,name\n" + "".join(f"{a},{_name(a)}\n" for a in addresses))
         rejected: list[Rejection] = []
-        import_file(list_name, path, rejected.append)
+        import_file(list_name, path, rejected.append, engine=current_engine())
         assert rejected == [], rejected

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.store import session_scope
 from newsletter.store.lists import create_list
 from newsletter.store.models import SuppressionReason
 from newsletter.store.subscriptions import subscribe, suppress, unsubscribe
 from tests.sending.mta import Mta
+from tests.store.databases import session_scope
 from tests.store.helpers import run_import
 
 SUBSCRIBERS = 2000

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select, update
 
 from newsletter.sending.journal import DeliveryJournal, Heartbeat
-from newsletter.store import get_engine, session_scope
 from newsletter.store.campaigns import Campaign, Delivery
 from tests.sending.helpers import new_campaign, populated_list
+from tests.store.databases import current_engine, session_scope
 
 MOMENT = datetime(2024, 5, 2, 12, 30, 15, 123456, tzinfo=UTC)
 
@@ -35,7 +35,7 @@ def campaign_with(active: int) -> tuple[int, list[int]]:
 
 def test_the_point_of_no_return_is_committed_when_the_call_returns(db: str) -> None:
     campaign_id, ids = campaign_with(3)
-    journal = DeliveryJournal(get_engine(), campaign_id, "me:1", clock=lambda: MOMENT)
+    journal = DeliveryJournal(current_engine(), campaign_id, "me:1", clock=lambda: MOMENT)
     try:
         journal.point_of_no_return(ids[1])
         # Seen at once by another connection: nothing waits for a later commit.
@@ -48,7 +48,7 @@ def test_the_point_of_no_return_is_committed_when_the_call_returns(db: str) -> N
 
 def test_an_http_request_marks_all_its_keys_at_once(db: str) -> None:
     campaign_id, ids = campaign_with(620)
-    journal = DeliveryJournal(get_engine(), campaign_id, "me:1", clock=lambda: MOMENT)
+    journal = DeliveryJournal(current_engine(), campaign_id, "me:1", clock=lambda: MOMENT)
     try:
         journal.point_of_no_return(*ids[:600])
         marks = committed(campaign_id)
@@ -62,7 +62,7 @@ def test_an_http_request_marks_all_its_keys_at_once(db: str) -> None:
 
 def test_the_journal_serves_many_threads(sqlite_db: str) -> None:
     campaign_id, ids = campaign_with(200)
-    journal = DeliveryJournal(get_engine(), campaign_id, "me:1")
+    journal = DeliveryJournal(current_engine(), campaign_id, "me:1")
     shares = [ids[i::8] for i in range(8)]
     threads = [
         threading.Thread(target=lambda share=share: [journal.point_of_no_return(k) for k in share])
@@ -82,7 +82,7 @@ def test_a_mark_survives_the_process_being_killed_right_after(sqlite_db: str) ->
         "import os, signal\n"
         "from newsletter.store import get_engine\n"
         "from newsletter.sending.journal import DeliveryJournal\n"
-        f"j = DeliveryJournal(get_engine(), {campaign_id}, 'me:1')\n"
+        f"j = DeliveryJournal(get_engine({sqlite_db!r}), {campaign_id}, 'me:1')\n"
         f"j.point_of_no_return({ids[0]})\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
@@ -98,7 +98,7 @@ def test_the_heartbeat_refreshes_the_lease_until_it_is_taken_over(db: str) -> No
         session.execute(
             update(Campaign).where(Campaign.id == campaign_id).values(lease_owner="me:1")
         )
-    journal = DeliveryJournal(get_engine(), campaign_id, "me:1", clock=lambda: MOMENT)
+    journal = DeliveryJournal(current_engine(), campaign_id, "me:1", clock=lambda: MOMENT)
     try:
         assert journal.heartbeat()
         with session_scope() as session:
@@ -122,7 +122,7 @@ def test_the_heartbeat_refreshes_the_lease_until_it_is_taken_over(db: str) -> No
 
 def test_a_closed_journal_refuses_to_mark(sqlite_db: str) -> None:
     campaign_id, ids = campaign_with(1)
-    journal = DeliveryJournal(get_engine(), campaign_id, "me:1")
+    journal = DeliveryJournal(current_engine(), campaign_id, "me:1")
     journal.close()
     journal.close()
     with pytest.raises(RuntimeError, match="closed"):

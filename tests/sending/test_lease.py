@@ -19,9 +19,9 @@ from newsletter.sending.lease import (
     take_lease,
     this_runner,
 )
-from newsletter.store import session_scope
 from newsletter.store.types import utcnow
 from tests.sending.helpers import new_campaign, populated_list
+from tests.store.databases import session_scope
 
 HOST = socket.gethostname()
 

@@ -192,7 +192,6 @@ def test_zero_means_unlimited(per_hour: int | None) -> None:
     lim.acquire(1_000_000)
     assert lim.unlimited
     assert lim.would_wait(1_000_000) == 0.0
-    assert lim.try_acquire(5) == 0.0
 
 
 def test_would_wait_changes_nothing() -> None:
@@ -215,16 +214,20 @@ def test_would_wait_changes_nothing() -> None:
     assert probed_grants == plain_grants
 
 
-def test_try_acquire_grants_only_when_no_wait_is_needed() -> None:
+def test_a_grant_is_never_waited_for_when_no_wait_is_needed() -> None:
+    # A caller that must stay responsive (the runner) asks would_wait first: at 0.0, acquire
+    # does not sleep.
     clock = FakeClock()
     lim = limiter(clock, 4)
 
-    assert lim.try_acquire() == 0.0
-    wait = lim.try_acquire()
+    assert lim.would_wait() == 0.0
+    lim.acquire()
+    wait = lim.would_wait()
     assert wait == pytest.approx(0.25, abs=1e-5)
-    assert lim.try_acquire() == pytest.approx(wait)
+    assert lim.would_wait() == pytest.approx(wait)
     clock.advance(wait + 1e-5)
-    assert lim.try_acquire() == 0.0
+    assert lim.would_wait() == 0.0
+    lim.acquire()
     assert not clock.slept
 
 
@@ -317,7 +320,7 @@ def test_invalid_arguments_are_rejected(
 @pytest.mark.parametrize("n", [-1, 1.5, True])
 def test_invalid_message_counts_are_rejected(n: object) -> None:
     lim = RateLimiter(10)
-    for method in (lim.acquire, lim.would_wait, lim.try_acquire):
+    for method in (lim.acquire, lim.would_wait):
         with pytest.raises(ValueError, match="message count must be a whole number >= 0"):
             method(n)  # type: ignore[arg-type]
 

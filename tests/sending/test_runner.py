@@ -20,7 +20,6 @@ from newsletter.sending.marks import MarkFile, marks_folder, marks_path
 from newsletter.sending.queue import CANCELLED, NO_LONGER_ELIGIBLE, SETTLED_SENT
 from newsletter.sending.ratelimit import RateLimiter
 from newsletter.sending.runner import Progress, Runner, RunResult
-from newsletter.store import session_scope
 from newsletter.store.campaigns import Campaign, CampaignStatus, Delivery, DeliveryState
 from newsletter.store.models import Event, EventKind, Subscriber
 from newsletter.store.subscriptions import is_suppressed, unsubscribe
@@ -29,6 +28,7 @@ from newsletter.transports.outbox import OutboxTransport
 from newsletter.transports.postmark import PostmarkTransport
 from newsletter.transports.smtp import SmtpTransport, parse_smtp_url
 from tests.sending.helpers import (
+    after_first_batch,
     campaign,
     new_campaign,
     populated_list,
@@ -37,6 +37,7 @@ from tests.sending.helpers import (
     smtp_transport,
 )
 from tests.sending.mta import Mta
+from tests.store.databases import current_engine, session_scope
 from tests.transports.fakes import PostmarkFake
 from tests.transports.smtp_servers import Mailbox, authenticator, smtp_server
 
@@ -54,7 +55,13 @@ def run(
 ) -> RunResult:
     transport = smtp_transport(port, connections)
     try:
-        runner = Runner(campaign_id, transport, settings=settings or sending_settings(), **options)
+        runner = Runner(
+            campaign_id,
+            transport,
+            settings=settings or sending_settings(),
+            engine=current_engine(),
+            **options,
+        )
         return runner.run(resume=resume)
     finally:
         transport.close()
@@ -170,7 +177,9 @@ def test_a_refused_login_pauses_the_campaign_with_the_reason(sqlite_db: str) -> 
     with smtp_server(mailbox, authenticator=authenticator, auth_require_tls=False) as port:
         transport = SmtpTransport(parse_smtp_url(f"smtp://mailer:wrong@127.0.0.1:{port}"))
         try:
-            result = Runner(campaign_id, transport, settings=sending_settings()).run()
+            result = Runner(
+                campaign_id, transport, settings=sending_settings(), engine=current_engine()
+            ).run()
         finally:
             transport.close()
     assert result.status is CampaignStatus.PAUSED
@@ -297,7 +306,12 @@ def test_a_stop_request_finishes_the_batch_and_pauses(sqlite_db: str) -> None:
     with smtp_server(mailbox) as port:
         transport = smtp_transport(port)
         try:
-            runner = Runner(campaign_id, transport, settings=sending_settings(send_batch_size=3))
+            runner = Runner(
+                campaign_id,
+                transport,
+                settings=sending_settings(send_batch_size=3),
+                engine=current_engine(),
+            )
             runner.on_progress = after_first_batch(
                 lambda: runner.request_stop("interrupted with Ctrl-C")
             )
@@ -443,7 +457,12 @@ def test_on_the_same_host_the_dead_runners_marks_settle_what_was_in_flight(
 def test_other_transports_run_the_same_way(sqlite_db: str, tmp_path: Path) -> None:
     audience = populated_list(active=5)
     outbox = OutboxTransport(tmp_path / "outbox")
-    first = Runner(new_campaign(audience, transport="outbox"), outbox, settings=sending_settings())
+    first = Runner(
+        new_campaign(audience, transport="outbox"),
+        outbox,
+        settings=sending_settings(),
+        engine=current_engine(),
+    )
     assert first.run().status is CampaignStatus.DONE
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 5
 
@@ -451,7 +470,9 @@ def test_other_transports_run_the_same_way(sqlite_db: str, tmp_path: Path) -> No
     postmark = PostmarkTransport("token", base_url=fake.url, timeout=5)
     campaign_id = new_campaign(audience, transport="postmark")
     try:
-        result = Runner(campaign_id, postmark, settings=sending_settings()).run()
+        result = Runner(
+            campaign_id, postmark, settings=sending_settings(), engine=current_engine()
+        ).run()
     finally:
         postmark.close()
         fake.stop()
@@ -510,17 +531,6 @@ class RecordingLimiter(RateLimiter):
         with self._record:
             self.requests.append(n)
             self.granted_at.extend([self._clock_now()] * n)
-
-
-def after_first_batch(action: Callable[[], object]) -> Callable[[Progress], None]:
-    done: list[bool] = []
-
-    def on_progress(progress: Progress) -> None:
-        if progress.tally.sent and not done:
-            done.append(True)
-            action()
-
-    return on_progress
 
 
 def elsewhere(action: Callable[[Session], object]) -> Callable[[], None]:

@@ -1,7 +1,9 @@
 """Isolated databases for tests: a fresh SQLite file, or a fresh PostgreSQL schema.
 
 Shared by the store, CLI and token tests; each module wraps `isolated_database` in a
-fixture named `db`, parametrised over BACKENDS.
+fixture named `db`, parametrised over BACKENDS. `current_engine()` and `session_scope()`
+reach the test's database the way the CLI does, from the settings of the environment
+the fixtures set up (the package itself never reads the environment for it).
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from newsletter.core.settings import get_settings
-from newsletter.store.engine import dispose_engine
+from newsletter.store import engine as store_engine
+from newsletter.store.engine import dispose_engine, get_engine
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -68,3 +73,16 @@ def _admin(statement: str) -> None:
             connection.execute(text(statement))
     finally:
         engine.dispose()
+
+
+def current_engine() -> Engine:
+    """The engine of the test's database: the `db` fixture's, or by default SQLite in the
+    test's data folder."""
+    return get_engine(get_settings().resolved_database_url())
+
+
+@contextmanager
+def session_scope(*, write: bool = False, snapshot: bool = False) -> Iterator[Session]:
+    """One transaction on the test's database (newsletter.store.engine.session_scope)."""
+    with store_engine.session_scope(current_engine(), write=write, snapshot=snapshot) as session:
+        yield session

@@ -4,14 +4,13 @@ import threading
 
 from sqlalchemy import func, select
 
-from newsletter.store import session_scope
 from newsletter.store.bounces import Outcome, WebhookReceipt, apply_reports
 from newsletter.store.models import Event, EventKind, Suppression, SuppressionReason
-from newsletter.store.recipients import count_eligible
 from newsletter.store.subscribers import soft_bounce_count, subscriber_details
 from newsletter.store.subscriptions import subscribe
 from newsletter.webhooks.reports import Report, ReportKind
-from tests.store.helpers import new_list
+from tests.store.databases import session_scope
+from tests.store.helpers import eligible_count, new_list
 
 
 def add(list_id: int, email: str) -> int:
@@ -63,7 +62,7 @@ def test_a_hard_bounce_suppresses_with_an_audit_event(db: str) -> None:
         "sendgrid event sg-1: hard bounce, 550 5.1.1 user unknown",
     )
     with session_scope() as session:
-        assert count_eligible(session, members) == 0
+        assert eligible_count(session, members) == 0
 
 
 def test_a_complaint_suppresses_and_outranks_a_bounce(db: str) -> None:

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import bindparam, select, update
 
-from newsletter.store import session_scope
 from newsletter.store.bulk import BulkInsert, BulkStatement, bind_processor, one_of
 from newsletter.store.models import Base
+from tests.store.databases import session_scope
 
 LISTS = Base.metadata.tables["lists"]
 WHEN = datetime(2024, 5, 2, 12, 30, tzinfo=UTC)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, select
 
-from newsletter.store import session_scope
 from newsletter.store.campaigns import (
     Campaign,
     CampaignStatus,
@@ -17,6 +16,7 @@ from newsletter.store.campaigns import (
 )
 from newsletter.store.models import MailingList
 from tests.sending.helpers import PHOTO, new_campaign, populated_list, small_issue
+from tests.store.databases import session_scope
 
 
 def test_a_campaign_gets_one_pending_delivery_per_eligible_recipient(db: str) -> None:

@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import func, select, text
 
 from newsletter.core.settings import get_settings
-from newsletter.store import session_scope
-from newsletter.store.engine import SQLITE_BUSY_TIMEOUT_MS, dispose_engines, get_engine
+from newsletter.store.engine import SQLITE_BUSY_TIMEOUT_MS, dispose_engines
 from newsletter.store.models import MailingList
 from newsletter.store.types import utcnow
+from tests.store.databases import current_engine, session_scope
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +29,7 @@ def test_default_database_is_sqlite_in_the_data_folder_created_on_first_use(
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout() -> None:
-    with get_engine().connect() as connection:
+    with current_engine().connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.store import session_scope
 from newsletter.store.exporter import export_csv, spreadsheet_safe
 from newsletter.store.lists import get_list
 from newsletter.store.models import SuppressionReason
 from newsletter.store.subscriptions import subscribe, suppress
+from tests.store.databases import session_scope
 from tests.store.helpers import new_list, run_import, write_csv
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from newsletter.store import session_scope
 from newsletter.store.forwards import ForwardLimits, ForwardOutcome, claim_forward
 from newsletter.store.models import SuppressionReason
 from newsletter.store.subscriptions import suppress
+from tests.store.databases import session_scope
 from tests.web.helpers import new_campaign, new_list, new_member, rows
 
 LIMITS = ForwardLimits(per_subscriber=5, per_ip=20, window=timedelta(hours=1))

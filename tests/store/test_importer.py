@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from newsletter.store import session_scope
 from newsletter.store.errors import ImportFileError, UnknownListError
 from newsletter.store.importer import Rejection, RejectLog, import_file
 from newsletter.store.models import (
@@ -18,6 +17,7 @@ from newsletter.store.models import (
     SuppressionReason,
 )
 from newsletter.store.subscriptions import suppress, unsubscribe
+from tests.store.databases import current_engine, session_scope
 from tests.store.helpers import SAMPLE, new_list, run_import, subscriber_id, table_counts, write_csv
 
 SAMPLE_REJECTIONS = [
@@ -326,7 +326,7 @@ def test_ctrl_c_midway_leaves_the_store_unchanged(db: str, tmp_path: Path) -> No
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        import_file("members", path, interrupt, chunk_size=5)
+        import_file("members", path, interrupt, engine=current_engine(), chunk_size=5)
     assert table_counts() == before
 
 

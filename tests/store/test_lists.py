@@ -2,11 +2,17 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.store import session_scope
 from newsletter.store.errors import DuplicateListError, StoreError, UnknownListError
-from newsletter.store.lists import create_list, get_list, list_summaries, list_summary
+from newsletter.store.lists import (
+    create_list,
+    get_list,
+    list_summaries,
+    list_summary,
+    set_list_language,
+)
 from newsletter.store.models import MembershipStatus, SuppressionReason
 from newsletter.store.subscriptions import subscribe, suppress, unsubscribe
+from tests.store.databases import session_scope
 from tests.store.helpers import new_list
 
 
@@ -53,3 +59,23 @@ def test_summaries_count_each_status_and_who_is_eligible(db: str) -> None:
         for summary in summaries.values():
             assert list_summary(session, summary.id) == summary
         assert list_summary(session, 999_999) is None
+
+
+def test_a_list_speaks_english_unless_given_a_language(db: str) -> None:
+    with session_scope(write=True) as session:
+        assert create_list(session, "members").language is None
+        assert create_list(session, "urdu", language=" ur-PK ").language == "ur-PK"
+        assert create_list(session, "blank", language="").language is None
+        with pytest.raises(StoreError, match="'Urdu please' is not a language tag"):
+            create_list(session, "bad", language="Urdu please")
+    with session_scope(write=True) as session:
+        assert get_list(session, "urdu").language == "ur-PK"
+        assert set_list_language(session, "members", "ar").language == "ar"
+        assert set_list_language(session, "urdu", None).language is None
+        with pytest.raises(StoreError, match="not a language tag"):
+            set_list_language(session, "members", "x" * 40)
+        with pytest.raises(UnknownListError):
+            set_list_language(session, "nope", "ur")
+    with session_scope() as session:
+        assert get_list(session, "members").language == "ar"
+        assert get_list(session, "urdu").language is None

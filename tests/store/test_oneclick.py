@@ -5,10 +5,10 @@ from sqlalchemy import select
 
 from newsletter.core.errors import TokenError
 from newsletter.core.tokens import Token
-from newsletter.store import get_engine, session_scope
 from newsletter.store.models import Event, Membership, MembershipStatus
 from newsletter.store.oneclick import unsubscribe_list_token
 from newsletter.store.subscriptions import check_token, subscribe, token_for, unsubscribe
+from tests.store.databases import current_engine, session_scope
 from tests.store.helpers import new_list
 
 
@@ -19,7 +19,7 @@ def _member(list_id: int, email: str) -> Token:
 
 
 def _one_click(token: Token) -> bool:
-    with get_engine().connect() as connection, connection.begin():
+    with current_engine().connect() as connection, connection.begin():
         return unsubscribe_list_token(connection, token, source="one-click", detail="192.0.2.1")
 
 

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 import pytest
 
-from newsletter.store import session_scope
 from newsletter.store.addresses import InvalidAddress
 from newsletter.store.models import Membership, MembershipStatus, SuppressionReason
 from newsletter.store.optin import (
@@ -15,17 +14,19 @@ from newsletter.store.optin import (
     mail_failed,
     prepare_confirmation,
     record_signup,
-    request_signup,
 )
 from newsletter.store.subscriptions import suppress, unsubscribe
+from tests.store.databases import session_scope
 from tests.web.helpers import new_list, new_member, rows, snapshot
 
 LIMITS = SignupLimits(per_ip=3, interval=timedelta(minutes=10), window=timedelta(hours=1))
 
 
 def _request(list_id: int, email: str, ip: str = "192.0.2.1") -> Confirmation | None:
+    """Both halves of a sign-up in one transaction."""
     with session_scope(write=True) as session:
-        return request_signup(session, list_id, email, name="N", ip=ip, limits=LIMITS)
+        signup = record_signup(session, list_id, email, name="N", ip=ip, limits=LIMITS)
+        return prepare_confirmation(session, signup, limits=LIMITS)
 
 
 def _confirm(confirmation: Confirmation) -> bool:

@@ -1,12 +1,23 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.orm import Session
 
-from newsletter.store import session_scope
 from newsletter.store.models import MembershipStatus, SuppressionReason
-from newsletter.store.recipients import count_eligible, eligible_batch, iter_eligible
+from newsletter.store.recipients import Recipient, eligible_batch
 from newsletter.store.subscriptions import subscribe, suppress, unsubscribe
-from tests.store.helpers import new_list
+from tests.store.databases import session_scope
+from tests.store.helpers import eligible_count, new_list
+
+
+def _batches(session: Session, list_id: int, size: int) -> list[list[Recipient]]:
+    """The whole list in batches, each asked for after the last id of the one before."""
+    batches: list[list[Recipient]] = []
+    after_id = 0
+    while batch := eligible_batch(session, list_id, after_id=after_id, limit=size):
+        batches.append(batch)
+        after_id = batch[-1].subscriber_id
+    return batches
 
 
 @pytest.fixture
@@ -41,8 +52,8 @@ def lists(db: str) -> tuple[int, int, set[int]]:
 def test_batches_are_id_ordered_complete_and_bounded(lists: tuple[int, int, set[int]]) -> None:
     members, _, eligible = lists
     with session_scope() as session:
-        batches = list(iter_eligible(session, members, batch_size=4))
-        assert count_eligible(session, members) == len(eligible)
+        batches = _batches(session, members, 4)
+        assert eligible_count(session, members) == len(eligible)
     ids = [recipient.subscriber_id for batch in batches for recipient in batch]
     assert ids == sorted(eligible)
     assert all(1 <= len(batch) <= 4 for batch in batches)

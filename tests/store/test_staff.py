@@ -6,7 +6,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
-from newsletter.store import session_scope, staff
+from newsletter.store import staff
 from newsletter.store.staff import (
     LoginAttempt,
     LoginCandidate,
@@ -26,6 +26,7 @@ from newsletter.store.staff import (
     set_password,
 )
 from newsletter.store.types import utcnow
+from tests.store.databases import session_scope
 
 EMAIL = "comms@example.org"
 PASSWORD = "correct horse battery"

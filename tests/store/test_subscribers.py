@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.store import session_scope
 from newsletter.store.errors import UnknownSubscriberError
 from newsletter.store.models import EventKind
 from newsletter.store.subscribers import find_subscriber, subscriber_details
 from newsletter.store.subscriptions import subscribe, unsubscribe
+from tests.store.databases import session_scope
 from tests.store.helpers import SAMPLE, new_list, run_import
 
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from newsletter.store import session_scope
 from newsletter.store.models import MailingList
+from tests.store.databases import session_scope
 
 
 def test_timestamps_come_back_aware_in_utc(db: str) -> None:

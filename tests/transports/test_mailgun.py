@@ -7,7 +7,7 @@ import pytest
 
 from newsletter.core.errors import ConfigError
 from newsletter.core.settings import Settings
-from newsletter.mail.personalize import personalize_html, personalize_text
+from newsletter.mail.placeholders import personalize_html, personalize_text
 from newsletter.transports import make_transport
 from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
 from newsletter.transports.mailgun import MailgunTransport, multipart_form

@@ -83,3 +83,17 @@ def test_each_file_is_journalled_before_it_appears(tmp_path: Path, content: Cont
     assert [o.status for o in outcomes] == [Status.SENT, Status.SENT]
     assert journal.handed_over == [1, 2]
     assert limiter.requests == [1, 1]
+
+
+def test_a_file_the_journal_cannot_record_is_not_written(tmp_path: Path, content: Content) -> None:
+    journal = RecordingJournal()
+    journal.fail_for = {1}
+    transport = OutboxTransport(tmp_path)
+    with pytest.raises(TransportError, match="outbox: not sent, the hand-over could not be"):
+        transport.send_batch(content, [make_message(1, "ana@example.net")], journal)
+    assert list(tmp_path.iterdir()) == []
+    batch = [make_message(2, "raj@example.net"), make_message(1, "ana@example.net")]
+    outcomes = transport.send_batch(content, batch, journal)
+    assert [o.status for o in outcomes] == [Status.SENT, Status.RETRY]
+    assert "could not be recorded: disk full" in outcomes[1].detail
+    assert [p.name for p in tmp_path.iterdir()] == ["2-raj@example.net.eml"]

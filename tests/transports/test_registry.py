@@ -69,5 +69,7 @@ def test_every_transport_keeps_the_protocol(name: str, tmp_path: Path) -> None:
         assert isinstance(transport, Transport)
         assert transport.name == name
         assert transport.max_batch >= 1
+        # Those that send the caller's RFC 5322 bytes; the HTTP APIs build their own.
+        assert transport.wants_raw is (name in {"smtp", "ses", "outbox"})
     finally:
         transport.close()

@@ -12,6 +12,13 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from botocore.exceptions import (
+    BotoCoreError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.server import ThreadedMotoServer
 from moto.ses.models import ses_backends
@@ -19,10 +26,11 @@ from moto.ses.models import ses_backends
 from newsletter.core.errors import ConfigError
 from newsletter.core.settings import Settings
 from newsletter.transports import make_transport
-from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
-from newsletter.transports.ses import SesTransport, classify_error
+from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
+from newsletter.transports.ses import SesTransport, classify_error, no_answer
 from tests.transports.conftest import make_message
 from tests.transports.fakes import Reply, ScriptedServer, json_reply
+from tests.transports.journals import CountingLimiter, RecordingJournal
 from tests.transports.smtp_servers import free_port
 
 REGION = "eu-west-1"
@@ -194,3 +202,98 @@ def test_an_unreachable_endpoint_is_transient(aws_env: None, content: Content) -
 def test_a_region_is_required(aws_env: None) -> None:
     with pytest.raises(ConfigError, match="NEWSLETTER_SES_REGION"):
         make_transport(Settings(transport="ses"))
+
+
+def test_the_payload_is_the_message_as_built(content: Content) -> None:
+    message = make_message(3, "ana@example.net")
+    assert SesTransport.build_payload(content, message) == {
+        "FromEmailAddress": "bounces@example.org",
+        "Destination": {"ToAddresses": ["ana@example.net"]},
+        "Content": {"Raw": {"Data": message.data}},
+    }
+
+
+def test_a_success_is_sent_with_its_message_id() -> None:
+    answer = {"MessageId": "0100-abc", "ResponseMetadata": {"HTTPStatusCode": 200}}
+    assert SesTransport.parse_status(answer) == Outcome(
+        Status.SENT, provider_id="0100-abc", detail="accepted"
+    )
+
+
+def test_an_error_answer_is_classified_by_its_code_and_status() -> None:
+    def answer(code: str, status: int) -> dict[str, Any]:
+        error = {"Code": code, "Message": "Email  address\nis not verified."}
+        return {"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}
+
+    rejected = SesTransport.parse_status(answer("MessageRejected", 400))
+    assert rejected == Outcome(
+        Status.REJECTED, detail="ses MessageRejected: Email address is not verified."
+    )
+    later = SesTransport.parse_status(answer("SomethingNew", 503))
+    assert isinstance(later, Outcome) and later.status is Status.RETRY
+    refused = SesTransport.parse_status(answer("SomethingNew", 403))
+    assert isinstance(refused, TransportError) and refused.permanent
+    # An error without a code: retried a bounded number of times rather than lost.
+    bare = SesTransport.parse_status({"Error": {}})
+    assert isinstance(bare, Outcome) and bare.status is Status.RETRY
+
+
+def test_no_answer_at_all() -> None:
+    timeout = no_answer(ReadTimeoutError(endpoint_url="http://ses.local"))
+    assert isinstance(timeout, Outcome) and timeout.status is Status.UNCONFIRMED
+    assert "it may have been accepted" in timeout.detail
+    for error in (
+        EndpointConnectionError(endpoint_url="http://ses.local"),
+        ConnectTimeoutError(endpoint_url="http://ses.local"),
+    ):
+        unreachable = no_answer(error)
+        assert isinstance(unreachable, TransportError) and not unreachable.permanent
+        assert str(unreachable).startswith("ses: cannot reach the endpoint: ")
+    credentials = no_answer(NoCredentialsError())
+    assert isinstance(credentials, TransportError) and credentials.permanent
+    assert str(credentials).endswith("(set AWS credentials)")
+    other = no_answer(BotoCoreError())
+    assert isinstance(other, TransportError) and not other.permanent
+
+
+def test_each_call_is_journalled_and_a_refusal_taken_back(moto: str, content: Content) -> None:
+    good = make_message(1, "ana@example.net")
+    stranger = OutgoingMessage(
+        key=2, recipient="raj@example.net", sender="someone@elsewhere.example", data=good.data
+    )
+
+    def not_yet_sent(key: int) -> None:
+        assert len(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages) == 0
+
+    journal = RecordingJournal(check=not_yet_sent)
+    limiter = CountingLimiter()
+    transport = ses_transport(moto)
+    try:
+        outcomes = transport.send_batch(content, [good], journal, limiter)
+        journal.check = None
+        outcomes += transport.send_batch(content, [stranger], journal, limiter)
+    finally:
+        transport.close()
+    assert [o.status for o in outcomes] == [Status.SENT, Status.REJECTED]
+    assert journal.handed_over == [1, 2]
+    assert journal.taken_back == [2]
+    assert limiter.requests == [1, 1]
+
+
+def test_a_call_the_journal_cannot_record_is_not_made(moto: str, content: Content) -> None:
+    journal = RecordingJournal()
+    journal.fail_for = {1}
+    transport = ses_transport(moto)
+    try:
+        with pytest.raises(TransportError, match=r"ses: not sent, .* could not be recorded"):
+            transport.send_batch(content, [make_message(1, "ana@example.net")], journal)
+        later = transport.send_batch(
+            content,
+            [make_message(2, "raj@example.net"), make_message(1, "ana@example.net")],
+            journal,
+        )
+    finally:
+        transport.close()
+    assert [o.status for o in later] == [Status.SENT, Status.RETRY]
+    assert "could not be recorded: disk full" in later[1].detail
+    assert len(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages) == 1

@@ -20,13 +20,14 @@ from newsletter.core import tokens
 from newsletter.core.settings import get_settings
 from newsletter.core.tokens import Purpose, Token
 from newsletter.issue.model import Asset, Issue
-from newsletter.store import get_engine, session_scope
-from newsletter.store.campaigns import Campaign, CampaignStatus, Sender, create_campaign
+from newsletter.mail.sender import Sender
+from newsletter.store.campaigns import Campaign, CampaignStatus, create_campaign
 from newsletter.store.lists import create_list
 from newsletter.store.models import Membership, MembershipStatus, Subscriber
 from newsletter.store.subscriptions import subscribe
 from newsletter.web.context import WebContext
 from tests.compose.helpers import compose
+from tests.store.databases import current_engine, session_scope
 
 BAD_LINK_TITLE = "This link does not work"
 
@@ -123,7 +124,7 @@ def with_assets(issue: Issue, *assets: Asset) -> Issue:
 
 def snapshot() -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table: to show that a request changed nothing."""
-    engine = get_engine()
+    engine = current_engine()
     metadata = MetaData()
     metadata.reflect(engine)
     with engine.connect() as connection:

@@ -8,9 +8,9 @@ from sqlalchemy import delete
 
 from newsletter.core import tokens
 from newsletter.core.tokens import Purpose, Token
-from newsletter.store import session_scope
 from newsletter.store.campaigns import CampaignStatus
 from newsletter.store.models import Subscriber
+from tests.store.databases import session_scope
 from tests.web.helpers import BAD_LINK_TITLE, new_campaign, new_list, new_member, sign, snapshot
 
 PURPOSES: tuple[Purpose, ...] = ("u", "p", "f", "c")

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
 from newsletter.core.tokens import Token
+from newsletter.i18n import Language
 from newsletter.store.addresses import InvalidAddress, normalise
 from newsletter.store.forwards import (
     ForwardLimits,
@@ -30,6 +31,7 @@ from newsletter.web.context import WebContext, client_ip, get_context
 from newsletter.web.db import reading, writing
 from newsletter.web.forms import Form, read_form
 from newsletter.web.forwarding import MAX_NOTE, clean_note, forward_mail
+from newsletter.web.languages import of_target
 from newsletter.web.mail import send, to_header
 from newsletter.web.pages import BadLink, error_page, render
 
@@ -45,6 +47,8 @@ class _Forwarding:
     issue: issues.Published
     # The list whose sign-up page the friend is offered.
     list_name: str
+    # What the forwarder's pages speak: their list's language.
+    lang: Language
 
 
 @router.get("/f/{token}")
@@ -68,14 +72,20 @@ def _forward(ctx: WebContext, token: Token, token_text: str, form: Form, ip: str
     note = clean_note(form.get("note"))
     with reading(ctx) as session:
         forwarding = _load(session, token)
+    lang = forwarding.lang
     if len(note) > MAX_NOTE:
+        error = lang.ngettext(
+            "Please keep the note to %(limit)s character (it has %(length)s).",
+            "Please keep the note to %(limit)s characters (it has %(length)s).",
+            MAX_NOTE,
+        ) % {"limit": lang.number(MAX_NOTE), "length": lang.number(len(note))}
         return _form(
             ctx,
             token_text,
             forwarding,
             friend=friend[:MAX_ADDRESS],
             note=note,
-            error=f"Please keep the note to {MAX_NOTE} characters (it has {len(note)}).",
+            error=error,
         )
     _check_mailable(friend)
     limits = ctx.limits
@@ -102,16 +112,19 @@ def _forward(ctx: WebContext, token: Token, token_text: str, form: Form, ip: str
             forwarding,
             friend=friend[:MAX_ADDRESS],
             note=note,
-            error="Please enter your friend's email address, like name@example.org.",
+            error=lang.gettext("Please enter your friend's email address, like name@example.org."),
         )
     if claim.outcome == ForwardOutcome.LIMITED:
         return error_page(
             ctx,
             429,
-            "Too many messages",
-            "You have sent this newsletter to many friends in the last hour. "
-            "Please try again later.",
+            lang.gettext("Too many messages"),
+            lang.gettext(
+                "You have sent this newsletter to many friends in the last hour. "
+                "Please try again later."
+            ),
             retry_after=limits.window_seconds,
+            lang=lang,
         )
     if claim.outcome == ForwardOutcome.SEND:
         assert claim.forward_id is not None
@@ -121,8 +134,11 @@ def _forward(ctx: WebContext, token: Token, token_text: str, form: Form, ip: str
             return error_page(
                 ctx,
                 503,
-                "Not sent",
-                "We could not send the message just now. Please try again in a few minutes.",
+                lang.gettext("Not sent"),
+                lang.gettext(
+                    "We could not send the message just now. Please try again in a few minutes."
+                ),
+                lang=lang,
             )
         with writing(ctx) as session:
             mark_sent(session, claim.forward_id)
@@ -130,12 +146,17 @@ def _forward(ctx: WebContext, token: Token, token_text: str, form: Form, ip: str
         ctx,
         "forward.html",
         {
-            "title": "Sent" if claim.outcome != ForwardOutcome.ALREADY else "Already sent",
+            "title": (
+                lang.gettext("Already sent")
+                if claim.outcome == ForwardOutcome.ALREADY
+                else lang.gettext("Sent")
+            ),
             "state": "already" if claim.outcome == ForwardOutcome.ALREADY else "sent",
             "issue": forwarding.issue,
             "friend": claim.friend_email,
             "token": token_text,
         },
+        lang=lang,
     )
 
 
@@ -170,7 +191,7 @@ def _load(session: Session, token: Token) -> _Forwarding:
         raise BadLink
     mailing_list = list_of(session, target)
     list_name = mailing_list.name if mailing_list is not None else published.list_name
-    return _Forwarding(target.subscriber, published, list_name)
+    return _Forwarding(target.subscriber, published, list_name, of_target(session, target))
 
 
 def _form(
@@ -186,7 +207,7 @@ def _form(
         ctx,
         "forward.html",
         {
-            "title": "Send to a friend",
+            "title": forwarding.lang.gettext("Send to a friend"),
             "state": "form",
             "issue": forwarding.issue,
             "token": token,
@@ -195,5 +216,6 @@ def _form(
             "error": error,
             "max_note": MAX_NOTE,
         },
+        lang=forwarding.lang,
         status_code=400 if error else 200,
     )

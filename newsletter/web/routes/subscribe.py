@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
 from newsletter.core.tokens import Token
+from newsletter.i18n import N_, Language
 from newsletter.mail.headers import MessageError
 from newsletter.mail.personalize import clean_value
 from newsletter.store.addresses import InvalidAddress, normalise
@@ -39,6 +40,7 @@ from newsletter.web.confirmation import confirmation_mail
 from newsletter.web.context import WebContext, client_ip, get_context
 from newsletter.web.db import reading, writing
 from newsletter.web.forms import Form, read_form
+from newsletter.web.languages import of_list
 from newsletter.web.mail import send, to_header
 from newsletter.web.pages import error_page, render
 
@@ -74,7 +76,7 @@ def _subscribe(ctx: WebContext, list_name: str, form: Form, ip: str) -> HTMLResp
     if form.get("website"):
         # Only a robot fills the hidden field: answer as usual, do nothing.
         return _thanks(ctx, mailing_list, email[:MAX_EMAIL])
-    problem = _unmailable(email, name)
+    problem = _unmailable(email, name, of_list(mailing_list))
     if problem is not None:
         return _form(
             ctx, mailing_list, email=email[:MAX_EMAIL], name=name, error=problem, status_code=400
@@ -96,28 +98,34 @@ def _subscribe(ctx: WebContext, list_name: str, form: Form, ip: str) -> HTMLResp
             mailing_list,
             email=email[:MAX_EMAIL],
             name=name,
-            error="Please enter a valid email address, like name@example.org.",
+            error=of_list(mailing_list).gettext(
+                "Please enter a valid email address, like name@example.org."
+            ),
             status_code=400,
         )
     except TooManySignups:
+        lang = of_list(mailing_list)
         return error_page(
             ctx,
             429,
-            "Too many requests",
-            "There were too many sign-ups from your network in the last hour. "
-            "Please try again later.",
+            lang.gettext("Too many requests"),
+            lang.gettext(
+                "There were too many sign-ups from your network in the last hour. "
+                "Please try again later."
+            ),
             retry_after=limits.window_seconds,
+            lang=lang,
         )
     # Whether the address is new, active or suppressed is looked at only after the answer.
-    list_name = mailing_list.name
+    list_name, lang = mailing_list.name, of_list(mailing_list)
     ctx.outbox.submit(
         f"confirm the sign-up of {signup.email}",
-        lambda: _confirm_later(ctx, signup, signup_limits, list_name),
+        lambda: _confirm_later(ctx, signup, signup_limits, list_name, lang),
     )
     return _thanks(ctx, mailing_list, email[:MAX_EMAIL])
 
 
-def _unmailable(email: str, name: str) -> str | None:
+def _unmailable(email: str, name: str, lang: Language) -> str | None:
     """Why no mail could be written to this address, if none could: said before anything
     is recorded (the mail itself goes later). An invalid address is record_signup's."""
     try:
@@ -125,11 +133,14 @@ def _unmailable(email: str, name: str) -> str | None:
     except InvalidAddress:
         return None
     except MessageError as exc:
-        return f"We cannot send mail to this address: {exc}."
+        # The reason is the mail code's, in English.
+        return lang.gettext("We cannot send mail to this address: %(reason)s.") % {"reason": exc}
     return None
 
 
-def _confirm_later(ctx: WebContext, signup: Signup, limits: SignupLimits, list_name: str) -> None:
+def _confirm_later(
+    ctx: WebContext, signup: Signup, limits: SignupLimits, list_name: str, lang: Language
+) -> None:
     """After the answer (in the outbox): the membership and the confirmation mail, if the
     address gets one. Failures are logged (by `send`, or by the outbox with a traceback)."""
     try:
@@ -141,7 +152,7 @@ def _confirm_later(ctx: WebContext, signup: Signup, limits: SignupLimits, list_n
         return
     if confirmation is None:
         return
-    if not send(ctx.settings, confirmation_mail(ctx, confirmation, list_name)):
+    if not send(ctx.settings, confirmation_mail(ctx, confirmation, list_name, lang)):
         # The mail did not go: the next request for the address may send one at once.
         with writing(ctx) as session:
             mail_failed(session, confirmation.request_id)
@@ -186,6 +197,7 @@ def _find_list(ctx: WebContext, name: str) -> MailingList | None:
 
 
 def _no_such_list(ctx: WebContext) -> HTMLResponse:
+    # No list, so no language but English.
     return error_page(
         ctx, 404, "No such newsletter", "There is no newsletter by that name to subscribe to."
     )
@@ -200,11 +212,12 @@ def _form(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
+    lang = of_list(mailing_list)
     return render(
         ctx,
         "subscribe.html",
         {
-            "title": f"Subscribe to {mailing_list.name}",
+            "title": lang.gettext("Subscribe to %(list)s") % {"list": mailing_list.name},
             "state": "form",
             "list_name": mailing_list.name,
             "list_description": mailing_list.description,
@@ -212,20 +225,23 @@ def _form(
             "name": name,
             "error": error,
         },
+        lang=lang,
         status_code=status_code,
     )
 
 
 def _thanks(ctx: WebContext, mailing_list: MailingList, email: str) -> HTMLResponse:
+    lang = of_list(mailing_list)
     return render(
         ctx,
         "subscribe.html",
         {
-            "title": "Please check your inbox",
+            "title": lang.gettext("Please check your inbox"),
             "state": "thanks",
             "list_name": mailing_list.name,
             "email": email,
         },
+        lang=lang,
     )
 
 
@@ -237,19 +253,21 @@ def _confirm_view(
     token: str,
 ) -> HTMLResponse:
     titles = {
-        "ask": "Confirm your subscription",
-        "done": "You are subscribed",
-        "refused": "We cannot subscribe you",
+        "ask": N_("Confirm your subscription"),
+        "done": N_("You are subscribed"),
+        "refused": N_("We cannot subscribe you"),
     }
+    lang = of_list(mailing_list)
     return render(
         ctx,
         "confirm.html",
         {
-            "title": titles[state],
+            "title": lang.gettext(titles[state]),
             "state": state,
             "email": target.subscriber.email,
             "list_name": mailing_list.name if mailing_list is not None else "",
             "token": token,
             "preferences_token": fresh_token(ctx, target, "p"),
         },
+        lang=lang,
     )

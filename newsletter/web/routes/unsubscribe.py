@@ -33,6 +33,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from newsletter.core.errors import TokenError
 from newsletter.core.tokens import Token
+from newsletter.i18n import N_
 from newsletter.store.errors import SuppressedError
 from newsletter.store.models import MailingList, Membership, MembershipStatus
 from newsletter.store.oneclick import unsubscribe_list_token
@@ -48,6 +49,7 @@ from newsletter.web.db import (
 )
 from newsletter.web.form_tokens import form_token, form_token_valid
 from newsletter.web.forms import Form, read_form
+from newsletter.web.languages import of_target
 from newsletter.web.pages import PRIVATE_HEADERS, BadLink, render
 
 router = APIRouter()
@@ -159,6 +161,7 @@ def _unsubscribe_view(
     again: bool = False,
 ) -> HTMLResponse:
     mailing_list = list_of(session, target)
+    lang = of_target(session, target)
     reason = _suppression_reason(session, target)
     # The token of the membership as it is now: new after a resubscription.
     token = fresh_token(ctx, target, "u")
@@ -166,7 +169,7 @@ def _unsubscribe_view(
         ctx,
         "unsubscribe.html",
         {
-            "title": _TITLES[state],
+            "title": lang.gettext(_TITLES[state]),
             "state": state,
             "email": target.subscriber.email,
             "list_name": mailing_list.name if mailing_list is not None else "",
@@ -177,17 +180,18 @@ def _unsubscribe_view(
             # A resubscription refused for want of a form token: nothing was changed.
             "again": again,
         },
+        lang=lang,
         status_code=status_code,
     )
 
 
 _TITLES = {
-    "confirm": "Unsubscribe",
-    "unclear": "Unsubscribe",
-    "done": "You are unsubscribed",
-    "left": "You are unsubscribed",
-    "back": "You are subscribed again",
-    "refused": "We cannot subscribe you again",
+    "confirm": N_("Unsubscribe"),
+    "unclear": N_("Unsubscribe"),
+    "done": N_("You are unsubscribed"),
+    "left": N_("You are unsubscribed"),
+    "back": N_("You are subscribed again"),
+    "refused": N_("We cannot subscribe you again"),
 }
 
 
@@ -234,7 +238,7 @@ def _save_preferences(
         if action == "leave":
             unsubscribe(session, subscriber_id, None, source="web", detail=ip)
             return _preferences_view(
-                ctx, session, target, notice="You are unsubscribed from everything."
+                ctx, session, target, notice=N_("You are unsubscribed from everything.")
             )
         if action != "save":
             return _preferences_view(ctx, session, target, status_code=400)
@@ -263,7 +267,7 @@ def _save_preferences(
                     break
                 suppressed = False
         return _preferences_view(
-            ctx, session, target, notice="Your choices are saved.", refused=refused
+            ctx, session, target, notice=N_("Your choices are saved."), refused=refused
         )
 
 
@@ -286,6 +290,10 @@ def _preferences_view(
     refused: bool = False,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """`notice`: a msgid, shown in the page's language."""
+    lang = of_target(session, target)
+    if not notice and status_code in (400, 403):
+        notice = N_("Nothing was changed.")
     suppressed = _suppression_reason(session, target) is not None
     choices = [
         _Choice(
@@ -299,15 +307,15 @@ def _preferences_view(
     ]
     token = fresh_token(ctx, target, "p")
     values: dict[str, Any] = {
-        "title": "Your subscriptions",
+        "title": lang.gettext("Your subscriptions"),
         "email": target.subscriber.email,
         "lists": choices,
         "token": token,
         "form_token": form_token(ctx.key, PREFERENCES_FORM, token),
-        "notice": notice or ("Nothing was changed." if status_code in (400, 403) else ""),
+        "notice": lang.gettext(notice) if notice else "",
         "refused": refused,
     }
-    return render(ctx, "preferences.html", values, status_code=status_code)
+    return render(ctx, "preferences.html", values, lang=lang, status_code=status_code)
 
 
 def _preferences_redirect(ctx: WebContext, target: TokenTarget) -> HTMLResponse:

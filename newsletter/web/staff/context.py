@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, RedirectResponse
 
+from newsletter.core.errors import NewsletterError
 from newsletter.store.staff import LoginLimits, get_user
 from newsletter.web.context import WebContext, get_context
 from newsletter.web.db import reading
@@ -34,7 +35,7 @@ MAX_FIELDS = 50
 MAX_FIELD_SIZE = 64 * 1024
 
 
-class LoginRequired(Exception):
+class LoginRequired(NewsletterError):
     """Raised by `staff()` for a request without a valid login; answered by a redirect."""
 
 

@@ -118,7 +118,7 @@ def _import(ctx: WebContext, list_id: int, filename: str, data: bytes) -> Import
         outcome = ImportOutcome(mailing_list.name, path.name)
         try:
             outcome.summary = import_csv(
-                mailing_list, path, outcome, url=ctx.database_url, turn=lambda: write_turn(ctx)
+                mailing_list, path, outcome, engine=ctx.engine, turn=lambda: write_turn(ctx)
             )
         except (ImportFileError, ImportBusyError) as exc:
             outcome = ImportOutcome(mailing_list.name, path.name)

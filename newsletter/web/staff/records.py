@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsletter.core.errors import NewsletterError
 from newsletter.core.settings import Settings
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -31,7 +32,7 @@ MAX_UPLOAD = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class UnknownRecord(Exception):
+class UnknownRecord(NewsletterError):
     """The id does not name a record file that may be previewed."""
 
 

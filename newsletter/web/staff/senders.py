@@ -1,4 +1,4 @@
-"""Campaign runners working in background threads of the web server.
+"""Campaign runs (newsletter.sending.service) in background threads of the web server.
 
 One thread per campaign in this process; the runner's lease keeps other processes (a
 `newsletter campaigns resume`, a second server worker) off a campaign this one sends,
@@ -13,9 +13,7 @@ import threading
 from dataclasses import dataclass, field
 
 from newsletter.core.errors import NewsletterError
-from newsletter.core.settings import Settings
-from newsletter.sending.launch import campaign_runner
-from newsletter.transports import make_transport
+from newsletter.sending.service import CampaignService
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +32,7 @@ class Senders:
     _errors: dict[int, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self, settings: Settings, campaign_id: int, transport_name: str) -> None:
+    def start(self, service: CampaignService, campaign_id: int) -> None:
         """Run the campaign in the background, unless this process runs it already."""
         with self._lock:
             job = self._jobs.get(campaign_id)
@@ -44,7 +42,7 @@ class Senders:
             self._errors.pop(campaign_id, None)
             thread = threading.Thread(
                 target=self._work,
-                args=(settings, campaign_id, transport_name),
+                args=(service, campaign_id),
                 name=f"campaign-{campaign_id}",
                 # A server that stops leaves the lease and marks as a kill would; the
                 # next resume settles what was in flight.
@@ -68,9 +66,9 @@ class Senders:
         for thread in threads:
             thread.join(timeout)
 
-    def _work(self, settings: Settings, campaign_id: int, transport_name: str) -> None:
+    def _work(self, service: CampaignService, campaign_id: int) -> None:
         while True:
-            error = _run(settings, campaign_id, transport_name)
+            error = _run(service, campaign_id)
             with self._lock:
                 job = self._jobs[campaign_id]
                 if error is not None:
@@ -82,14 +80,10 @@ class Senders:
                 return
 
 
-def _run(settings: Settings, campaign_id: int, transport_name: str) -> str | None:
+def _run(service: CampaignService, campaign_id: int) -> str | None:
     """One run of the campaign; why it failed, or None."""
     try:
-        transport = make_transport(settings, transport_name)
-        try:
-            campaign_runner(settings, campaign_id, transport).run()
-        finally:
-            transport.close()
+        service.run(campaign_id)
     except NewsletterError as exc:
         return str(exc)
     except Exception as exc:  # a thread has nobody to raise to: keep it for the page

@@ -1,9 +1,10 @@
 """Sending from the staff area: a test message, a send to a list, and the campaign's page.
 
-The same steps as `newsletter send` (newsletter.sending.launch): the record is composed
-once, the campaign is created with its deliveries, and a runner sends it, here in a
-background thread (newsletter.web.staff.senders). The campaign page polls its progress
-as JSON; pause, resume and cancel are the CLI's (newsletter.sending.control).
+The same steps as `newsletter send`, through the same campaign service
+(newsletter.sending.service): the record is composed once, the campaign is created with
+its deliveries, and a runner sends it, here in a background thread
+(newsletter.web.staff.senders). The campaign page polls its progress as JSON; pause,
+resume and cancel are the service's, as for `newsletter campaigns`.
 """
 
 from __future__ import annotations
@@ -22,24 +23,19 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from newsletter.core.errors import NewsletterError, RecordError
 from newsletter.core.settings import Settings
 from newsletter.issue.model import Issue
-from newsletter.sending.control import cancel_campaign, pause_campaign, reopen_campaign
-from newsletter.sending.launch import create_send, sample_factory, send_test
-from newsletter.sending.marks import discard_marks, marks_folder
+from newsletter.sending.service import CampaignProgress, CampaignService
 from newsletter.store.addresses import InvalidAddress
 from newsletter.store.campaigns import (
     CampaignStateError,
     UnknownCampaignError,
     get_campaign,
 )
-from newsletter.store.lists import ListSummary, list_summaries, list_summary
-from newsletter.store.types import utcnow
-from newsletter.transports import make_transport
+from newsletter.store.lists import ListSummary, list_summaries
 from newsletter.transports.base import Status
 from newsletter.web.context import WebContext, get_context
-from newsletter.web.db import reading, writing
+from newsletter.web.db import reading, write_turn
 from newsletter.web.staff import records
 from newsletter.web.staff.context import STAFF_HEADERS, Staff, base, checked_form, render, staff
-from newsletter.web.staff.progress import CampaignProgress, campaign_progress
 from newsletter.web.staff.senders import senders
 
 router = APIRouter()
@@ -76,6 +72,12 @@ async def _composed(request: Request, path: Path) -> Composed:
         raise HTTPException(400, str(exc)) from None
 
 
+def campaigns(ctx: WebContext) -> CampaignService:
+    """The campaign service on the app's settings and database; its writes take this
+    process's turn with the other writers (newsletter.web.db)."""
+    return CampaignService(ctx.settings, ctx.engine, turn=lambda: write_turn(ctx))
+
+
 def _redirect(ctx: WebContext, path: str) -> RedirectResponse:
     return RedirectResponse(f"{base(ctx)}{path}", status_code=303, headers=STAFF_HEADERS)
 
@@ -92,7 +94,7 @@ async def test_message(request: Request, who: Staff = Depends(staff)) -> Respons
     ctx = get_context(request)
     try:
         email, detail = await run_in_threadpool(
-            _send_test, ctx.settings, composed.issue, form.get("address")
+            _send_test, ctx, composed.issue, form.get("address")
         )
     except InvalidAddress as exc:
         raise HTTPException(400, f"That is not an email address: {exc}") from None
@@ -106,34 +108,27 @@ async def test_message(request: Request, who: Staff = Depends(staff)) -> Respons
     )
 
 
-def _send_test(settings: Settings, issue: Issue, address: str) -> tuple[str, str]:
-    transport = make_transport(settings, None)
-    try:
-        factory = sample_factory(settings, issue, 0, "test", transport.name)
-        email, outcome = send_test(factory, transport, address)
-    finally:
-        transport.close()
+def _send_test(ctx: WebContext, issue: Issue, address: str) -> tuple[str, str]:
+    with campaigns(ctx).draft(issue) as draft:
+        email, outcome = draft.send_test(address)
     if outcome.status is not Status.SENT:
         raise NewsletterError(f"to {email}: {outcome.status.value}: {outcome.detail}")
-    return email, f"{transport.name}: {outcome.detail}"
+    return email, f"{draft.transport.name}: {outcome.detail}"
 
 
 # A send to a list
 
 
-def _transport_name(settings: Settings) -> str:
+def _transport_name(ctx: WebContext) -> str:
     """The configured transport's name, once it is known to be usable."""
     try:
-        transport = make_transport(settings, None)
+        return campaigns(ctx).transport_name()
     except NewsletterError as exc:
         raise HTTPException(500, f"Sending is not set up: {exc}") from None
-    transport.close()
-    return transport.name
 
 
 def _summary(ctx: WebContext, list_id: int) -> ListSummary:
-    with reading(ctx) as session:
-        found = list_summary(session, list_id)
+    found = campaigns(ctx).audience_of(list_id)
     if found is None:
         raise HTTPException(404, "There is no such list.")
     return found
@@ -192,7 +187,7 @@ async def send_page(
         summary=summary,
         subject=composed.issue.subject,
         problems=composed.problems,
-        transport=_transport_name(ctx.settings),
+        transport=_transport_name(ctx),
         once=secrets.token_urlsafe(16),
     )
     return render(request, "send.html", values, who=who)
@@ -218,22 +213,15 @@ async def send(request: Request, who: Staff = Depends(staff)) -> Response:
         raise HTTPException(400, "The composer found problems; confirm sending anyway.")
     if summary.eligible == 0:
         raise HTTPException(400, f"List {summary.name} has no eligible subscribers.")
-    transport_name = _transport_name(ctx.settings)
+    transport_name = _transport_name(ctx)
     # Checked again after the await above, with nothing awaited from here to `remember`:
     # on the server's one event loop no other request runs in between.
     if (earlier := submissions.campaign(once)) is not None:
         return _redirect(ctx, f"/campaigns/{earlier}")
-    with writing(ctx) as session:
-        campaign_id = create_send(
-            session,
-            ctx.settings,
-            composed.issue,
-            list_id=summary.id,
-            list_name=summary.name,
-            transport_name=transport_name,
-        )
+    service = campaigns(ctx)
+    campaign_id = service.create(composed.issue, summary, transport_name)
     submissions.remember(once, campaign_id)
-    senders.start(ctx.settings, campaign_id, transport_name)
+    senders.start(service, campaign_id)
     return _redirect(ctx, f"/campaigns/{campaign_id}")
 
 
@@ -242,15 +230,11 @@ async def send(request: Request, who: Staff = Depends(staff)) -> Response:
 
 def _progress(ctx: WebContext, campaign_id: int) -> CampaignProgress:
     try:
-        with reading(ctx) as session:
-            return campaign_progress(
-                session,
-                campaign_id,
-                now=utcnow(),
-                lease_timeout=ctx.settings.send_lease_timeout,
-                runs_here=senders.running(campaign_id),
-                error=senders.error(campaign_id),
-            )
+        return campaigns(ctx).progress(
+            campaign_id,
+            running_here=senders.running(campaign_id),
+            error=senders.error(campaign_id),
+        )
     except UnknownCampaignError:
         raise HTTPException(404, "There is no such campaign.") from None
 
@@ -295,8 +279,7 @@ async def pause(request: Request, campaign_id: int, who: Staff = Depends(staff))
     ctx = get_context(request)
     reason = f"paused by {who.email} in the staff area"
     try:
-        with writing(ctx) as session:
-            pause_campaign(session, campaign_id, reason, now=utcnow())
+        campaigns(ctx).pause(campaign_id, reason)
     except UnknownCampaignError:
         raise HTTPException(404, "There is no such campaign.") from None
     except CampaignStateError as exc:
@@ -308,14 +291,14 @@ async def pause(request: Request, campaign_id: int, who: Staff = Depends(staff))
 async def resume(request: Request, campaign_id: int, who: Staff = Depends(staff)) -> Response:
     await checked_form(request, who)
     ctx = get_context(request)
+    service = campaigns(ctx)
     try:
-        with writing(ctx) as session:
-            transport_name = reopen_campaign(session, campaign_id, now=utcnow()).transport
+        service.reopen(campaign_id)
     except UnknownCampaignError:
         raise HTTPException(404, "There is no such campaign.") from None
     except CampaignStateError as exc:
         raise _state_error(exc) from None
-    senders.start(ctx.settings, campaign_id, transport_name)
+    senders.start(service, campaign_id)
     return _redirect(ctx, f"/campaigns/{campaign_id}")
 
 
@@ -323,20 +306,10 @@ async def resume(request: Request, campaign_id: int, who: Staff = Depends(staff)
 async def cancel(request: Request, campaign_id: int, who: Staff = Depends(staff)) -> Response:
     await checked_form(request, who)
     ctx = get_context(request)
-    folder = marks_folder(ctx.settings)
     try:
-        with writing(ctx) as session:
-            cancelled = cancel_campaign(
-                session,
-                campaign_id,
-                now=utcnow(),
-                lease_timeout=ctx.settings.send_lease_timeout,
-                marks_folder=folder,
-            )
+        campaigns(ctx).cancel(campaign_id, running_here=senders.running(campaign_id))
     except UnknownCampaignError:
         raise HTTPException(404, "There is no such campaign.") from None
     except CampaignStateError as exc:
         raise _state_error(exc) from None
-    if not cancelled.runner_live and not senders.running(campaign_id):
-        discard_marks(folder, campaign_id)
     return _redirect(ctx, f"/campaigns/{campaign_id}")

@@ -8,11 +8,11 @@ from fastapi.testclient import TestClient
 from newsletter.core.settings import get_settings
 from newsletter.core.tokens import verify
 from newsletter.issue.model import Issue
-from newsletter.store import session_scope
 from newsletter.store.models import SuppressionReason
 from newsletter.store.subscriptions import suppress
 from newsletter.web.context import Limits
 from tests.compose.helpers import compose
+from tests.store.databases import session_scope
 from tests.transports.smtp_servers import Mailbox
 from tests.web.helpers import (
     Member,

@@ -6,10 +6,10 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from newsletter.store import session_scope
 from newsletter.store.campaigns import CampaignStatus, Delivery, DeliveryState
 from newsletter.web.routes import public
 from tests.compose.helpers import PNG, compose, make_record
+from tests.store.databases import session_scope
 from tests.web.helpers import (
     example_issue,
     new_campaign,
@@ -156,3 +156,25 @@ def test_assets_are_served_with_their_type(client: TestClient) -> None:
     for name in ("other.png", "..%2F..%2Fsecret.key", "%2E%2E"):
         assert client.get(f"/issues/{SLUG}/assets/{name}").status_code == 404
     assert client.get(f"/issues/nope/assets/{PNG.filename}").status_code == 404
+
+
+def test_two_urdu_issues_of_one_day_have_their_own_pages(client: TestClient) -> None:
+    list_id = new_list("members")
+    first = compose(make_record(language="ur", title="انسانیت کے خلاف جرم"))
+    second = compose(make_record(language="ur", title="دریاؤں کی تقسیم"))
+    assert first.slug != second.slug
+    new_campaign(list_id, issue=first)
+    new_campaign(list_id, issue=second)
+
+    for issue in (first, second):
+        page = client.get(f"/issues/{quote(issue.slug)}/")
+        assert page.status_code == 200
+        assert page.text == issue.web_html
+        pdf = client.get(f"/issues/{quote(issue.slug)}/newsletter.pdf")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        # The file name keeps the Urdu words (RFC 6266's filename*, UTF-8).
+        disposition = pdf.headers["content-disposition"]
+        assert disposition == f"inline; filename*=utf-8''{quote(issue.slug)}.pdf"
+    # Each title keeps its own direction in the (English) archive.
+    archive = client.get("/issues/").text
+    assert 'dir="auto">سیمینار: انسانیت کے خلاف جرم</a>' in archive

@@ -5,11 +5,12 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from newsletter.store import session_scope
 from newsletter.store.models import SuppressionReason
-from newsletter.store.recipients import count_eligible, eligible_batch
+from newsletter.store.recipients import eligible_batch
 from newsletter.store.subscriptions import suppress
 from newsletter.web.context import Limits
+from tests.store.databases import session_scope
+from tests.store.helpers import eligible_count
 from tests.transports.smtp_servers import Mailbox
 from tests.web.conftest import CLIENT_IP
 from tests.web.helpers import (
@@ -76,7 +77,7 @@ def test_double_opt_in_from_form_to_confirmed(client: TestClient, mailbox: Mailb
     # Unconfirmed: never mailed.
     assert _eligible(list_id) == []
     with session_scope() as session:
-        assert count_eligible(session, list_id) == 0
+        assert eligible_count(session, list_id) == 0
 
     link = _confirm_link(mailbox)
     before = snapshot()

@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from newsletter.store import session_scope
 from newsletter.store.subscriptions import is_suppressed
+from tests.store.databases import session_scope
 from tests.web.conftest import CLIENT_IP
 from tests.web.helpers import (
     BAD_LINK_TITLE,

@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from newsletter.store import session_scope
 from newsletter.store.staff import add_user
 from newsletter.store.types import utcnow
+from tests.store.databases import session_scope
 
 EMAIL = "comms@example.org"
 PASSWORD = "a long staff password"

@@ -7,10 +7,10 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from newsletter.store import session_scope
 from newsletter.store.campaigns import Delivery, DeliveryState
 from newsletter.store.models import MembershipStatus, SuppressionReason
 from newsletter.store.subscriptions import suppress, unsubscribe
+from tests.store.databases import session_scope
 from tests.web.helpers import new_campaign, new_list, new_member
 from tests.web.staff.helpers import logged_in
 

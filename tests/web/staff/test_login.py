@@ -4,10 +4,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from newsletter.core.settings import Settings, get_settings
-from newsletter.store import session_scope
 from newsletter.store.staff import StaffUser, hash_password
 from newsletter.web import create_app
 from newsletter.web.staff import session as cookies
+from tests.store.databases import session_scope
 from tests.web.staff.helpers import (
     CLIENT_IP,
     EMAIL,

@@ -6,18 +6,23 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from newsletter.core.settings import Settings, get_settings
+from newsletter.store.engine import dispose_engine, get_engine, session_scope
+from newsletter.store.lists import create_list
+from newsletter.store.staff import add_user
+from newsletter.store.subscriptions import subscribe
 from newsletter.web import create_app
 from newsletter.web.staff.senders import senders
 from tests.sending.helpers import FROM, populated_list
 from tests.transports.smtp_servers import Mailbox
 from tests.web.helpers import new_campaign, parse, rows
-from tests.web.staff.helpers import CLIENT_IP, logged_in
+from tests.web.staff.helpers import CLIENT_IP, EMAIL, PASSWORD, csrf_of, logged_in, login
 
 RECORD = "dir:khojaly-seminar-2022/record.yaml"
 SUBJECT = "Seminar: Genocide and Ethnic cleansing: A Crime against Humanity"
@@ -291,3 +296,32 @@ def test_a_confirmation_submitted_twice_sends_once(client: TestClient, mailbox: 
     assert _campaigns() == 1
     # A fresh confirmation is a deliberate second send.
     assert _start(client, token, audience.id) != first
+
+
+def test_an_app_on_other_settings_sends_from_its_own_database_only(
+    db: str, sending: None, mailbox: Mailbox, records_dir: None, tmp_path: Path
+) -> None:
+    """The environment names one database (the `db` fixture's); the app is built with
+    settings naming another. The campaign, and everything its runner writes, is there."""
+    url = f"sqlite:///{tmp_path / 'app' / 'newsletter.db'}"
+    engine = get_engine(url)
+    with session_scope(engine, write=True) as session:
+        add_user(session, EMAIL, PASSWORD)
+        list_id = create_list(session, "members").id
+        for address in ("a1@example.net", "a2@example.net"):
+            subscribe(session, list_id, address, source="test")
+    app = create_app(Settings(database_url=url))
+    try:
+        with TestClient(app, client=(CLIENT_IP, 50000), follow_redirects=False) as client:
+            assert login(client).status_code == 303
+            token = csrf_of(client.get("/staff/").text)
+            campaign_id = _start(client, token, list_id)
+            final = _settled(client, campaign_id)
+    finally:
+        senders.join(timeout=30)
+        dispose_engine(url)
+    assert (final["status"], final["sent"], final["error"]) == ("done", 2, "")
+    assert sorted(mailbox.recipients()) == ["a1@example.net", "a2@example.net"]
+    # The database the environment names saw none of it.
+    assert _campaigns() == 0
+    assert rows("SELECT count(*) FROM lists") == [(0,)]

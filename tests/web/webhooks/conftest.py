@@ -8,13 +8,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from newsletter.cli import app as cli
 from newsletter.core.settings import Settings
-from newsletter.store import session_scope
-from newsletter.store.subscribers import find_suppression, soft_bounce_count, subscriber_details
+from newsletter.store.addresses import lookup_key
+from newsletter.store.models import Suppression
+from newsletter.store.subscribers import soft_bounce_count, subscriber_details
 from newsletter.web import create_app
+from tests.store.databases import session_scope
 from tests.webhooks.signing import MAILGUN_KEY, TOPIC, SendGridSigner, SnsSigner
 from tests.webhooks.sns_server import LOCAL_PATTERN, SnsServer, sns_server
 
@@ -73,8 +76,11 @@ def client(db: str, make_client: ClientFactory) -> TestClient:
 def suppressed(email: str) -> str | None:
     """The reason `email` is suppressed for, None if it is not."""
     with session_scope() as session:
-        found = find_suppression(session, email)
-        return found.reason.value if found is not None else None
+        # By address, not through a subscriber: a suppression is kept for an address alone.
+        found = session.scalar(
+            select(Suppression.reason).where(Suppression.email_key == lookup_key(email))
+        )
+        return found.value if found is not None else None
 
 
 def soft_bounces(email: str) -> int:

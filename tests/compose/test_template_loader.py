@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.compose import templates as templates_module
-from newsletter.compose.templates import EMAIL, PACKAGED_DIR, PRINT, TEXT, templates
+from newsletter.compose import template_loader
+from newsletter.compose.template_loader import EMAIL, PACKAGED_DIR, PRINT, TEXT, templates
 from newsletter.core.errors import ComposeError
 from tests.compose.helpers import compose
 
@@ -18,7 +18,7 @@ TEXT_OVERRIDE = "OUR OWN LAYOUT: {{ record.title }}\n{{ personal.unsubscribe }}\
 
 
 def test_templates_ship_inside_the_package() -> None:
-    assert PACKAGED_DIR.parent == Path(templates_module.__file__).resolve().parent
+    assert PACKAGED_DIR.parent == Path(template_loader.__file__).resolve().parent
     for name in (EMAIL, TEXT, PRINT):
         assert (PACKAGED_DIR / name).is_file(), name
 
@@ -79,15 +79,15 @@ def test_missing_packaged_template_is_a_compose_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # What a wheel without its templates met: Jinja's TemplateNotFound, an OSError.
-    monkeypatch.setattr(templates_module, "PACKAGED_DIR", tmp_path)
-    templates_module._load.cache_clear()
+    monkeypatch.setattr(template_loader, "PACKAGED_DIR", tmp_path)
+    template_loader._load.cache_clear()
     try:
         with pytest.raises(
             ComposeError, match=re.escape(f"template '{EMAIL}' not found in {tmp_path}")
         ):
             compose()
     finally:
-        templates_module._load.cache_clear()
+        template_loader._load.cache_clear()
 
 
 def test_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""A campaign's progress as the staff page shows it: counts, rate and time left.
+"""A campaign's progress as the staff page polls it: counts, rate and time left.
 
 Read from the database, not from a runner's memory, so the figures are the same whichever
 process sends (this server, another worker, `newsletter campaigns resume`). The rate counts
@@ -20,6 +20,7 @@ from newsletter.store.campaigns import (
     DeliveryState,
     delivery_counts,
     get_campaign,
+    left_of,
     may_be_duplicated,
 )
 
@@ -68,7 +69,7 @@ def campaign_progress(
     counts = delivery_counts(session, campaign_id)
     lease = LeaseState(campaign.lease_owner, campaign.lease_heartbeat)
     running = runs_here or lease.is_live(now, lease_timeout)
-    left = counts[DeliveryState.PENDING] + counts[DeliveryState.SENDING]
+    left = left_of(counts)
     status = campaign.status.value
     if campaign.status is CampaignStatus.SENDING and not running:
         status = INTERRUPTED

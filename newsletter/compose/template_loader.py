@@ -2,6 +2,9 @@
 
 This is the only file access composing does: the first call reads and compiles the
 templates, later calls reuse them (`auto_reload` is off, so Jinja does not stat them again).
+They are compiled once per language too: each environment speaks one (its catalogue, date
+and number formats; see `newsletter.i18n.jinja`), so concurrent issues in two languages
+never share a translation.
 
 The templates ship inside the package (`templates/` beside this module), so an installed
 wheel composes. A caller may name a folder of its own templates (the CLI and the staff area
@@ -30,6 +33,7 @@ from jinja2 import (
 
 from newsletter.compose import formatting, markdown
 from newsletter.core.errors import ComposeError
+from newsletter.i18n import jinja, language
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "templates"
 EMAIL, TEXT, PRINT = "seminar.mjml.j2", "seminar.txt.j2", "seminar.print.html.j2"
@@ -55,7 +59,7 @@ class Templates:
             raise ComposeError(f"template {template.name}: {exc}") from None
 
 
-def _environment(loader: BaseLoader, *, autoescape: bool) -> Environment:
+def _environment(loader: BaseLoader, *, autoescape: bool, language_tag: str) -> Environment:
     env = Environment(
         loader=loader,
         autoescape=autoescape,
@@ -65,9 +69,11 @@ def _environment(loader: BaseLoader, *, autoescape: bool) -> Environment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
+    # The HTML isolates English strings in a right-to-left issue (see newsletter.i18n.jinja).
+    jinja.install(env, language(language_tag), isolate_strings=autoescape)
     env.filters.update(
-        long_date=formatting.long_date,
         title_lines=formatting.title_lines,
+        readable_url=formatting.readable_url,
         wrap=formatting.wrap,
         underline=formatting.underline,
         markdown=markdown.to_html,
@@ -76,26 +82,27 @@ def _environment(loader: BaseLoader, *, autoescape: bool) -> Environment:
     return env
 
 
-def templates(override: Path | None = None) -> Templates:
-    """The compiled templates: those in `override` first, then the packaged ones.
+def templates(override: Path | None = None, language_tag: str = "en") -> Templates:
+    """The compiled templates: those in `override` first, then the packaged ones, speaking
+    `language_tag` (a record's BCP 47 language).
 
     Raises ComposeError naming the template and the folders searched when one is missing
     or does not parse."""
     # Absolute, so a relative folder means the same one after a chdir (and the same cache entry).
-    return _load(override.absolute() if override is not None else None)
+    return _load(override.absolute() if override is not None else None, language_tag)
 
 
-# Small: one entry per override folder a process uses (normally one, or none).
-@lru_cache(maxsize=8)
-def _load(override: Path | None) -> Templates:
+# Small: one entry per override folder and language a process uses (normally a few).
+@lru_cache(maxsize=32)
+def _load(override: Path | None, language_tag: str) -> Templates:
     folders: tuple[Path, ...] = (PACKAGED_DIR,)
     if override is not None:
         if not override.is_dir():
             raise ComposeError(f"templates folder {override} does not exist or is not a folder")
         folders = (override, PACKAGED_DIR)
     loader = ChoiceLoader([FileSystemLoader(folder) for folder in folders])
-    html = _environment(loader, autoescape=True)
-    text = _environment(loader, autoescape=False)
+    html = _environment(loader, autoescape=True, language_tag=language_tag)
+    text = _environment(loader, autoescape=False, language_tag=language_tag)
     return Templates(
         email=_get(html, EMAIL, folders),
         text=_get(text, TEXT, folders),

@@ -9,17 +9,20 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from newsletter.core import tokens
+from newsletter.issue.model import Asset, placeholder
 from newsletter.mail.dkim import DkimSigner
-from newsletter.mail.mime import MessageError
-from newsletter.sending.messages import (
+from newsletter.mail.factory import (
+    ONE_CLICK,
     Addressee,
     CampaignMessages,
+    Letter,
     MessageFactory,
-    envelope_sender,
+    letter_message,
     list_id_header,
     list_label,
 )
-from newsletter.store.campaigns import Sender
+from newsletter.mail.mime import MessageError
+from newsletter.mail.sender import Sender
 from tests.sending.helpers import FROM, small_issue
 
 KEY = b"test-secret-key-0123456789"
@@ -164,6 +167,83 @@ def test_a_list_name_outside_ascii_is_written_as_encoded_words() -> None:
     assert list_id_header('say "hi"', 3, "example.org") == '"say \\"hi\\"" <say-hi.example.org>'
 
 
-def test_the_envelope_sender_is_the_return_path_or_the_from_address() -> None:
-    assert envelope_sender(FROM, None) == "newsletter@example.org"
-    assert envelope_sender(FROM, "bounces@example.org") == "bounces@example.org"
+def test_a_transport_that_builds_its_own_message_gets_no_bytes_but_the_same_values() -> None:
+    raw = MessageFactory(source(), key=KEY).build(reader(5))
+    api = MessageFactory(source(), key=KEY, raw=False).build(reader(5))
+    assert api.data == b""
+    assert (api.key, api.recipient, api.sender) == (raw.key, raw.recipient, raw.sender)
+    assert api.fields == raw.fields
+    assert api.headers == raw.headers
+
+
+def test_without_bytes_a_recipient_that_cannot_go_into_a_header_is_still_an_error() -> None:
+    factory = MessageFactory(source(), key=KEY, raw=False)
+    broken = Addressee(key=1, subscriber_id=1, email="ünï@example.net", name="", version=1)
+    with pytest.raises(MessageError, match="non-ASCII local part"):
+        factory.build(broken)
+
+
+def test_render_writes_the_message_whatever_the_transport() -> None:
+    signer = DkimSigner("example.org", "news", Ed25519PrivateKey.generate())
+    factory = MessageFactory(source(), key=KEY, raw=False, signer=signer)
+    data = factory.render(reader(5))
+    assert data.startswith(b"DKIM-Signature:")
+    headers = parsed(data)
+    assert headers["Message-ID"] == "<5eed.1005@example.org>"
+    assert headers["To"] == "Reader 5 <r5@example.net>"
+
+
+def test_shared_headers_can_replace_the_campaigns() -> None:
+    shared = {"List-Id": "<newsletter.example.org>", "List-Unsubscribe-Post": ONE_CLICK}
+    factory = MessageFactory(source(), key=KEY, headers=shared)
+    headers = parsed(factory.build(reader(5)).data)
+    assert headers["List-Id"] == "<newsletter.example.org>"
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert headers["X-Newsletter-Campaign"] is None
+    assert factory.content.headers == shared
+
+
+def letter(**changes: object) -> Letter:
+    values: dict[str, object] = {
+        "to": "friend@example.net",
+        "to_name": "Zoë",
+        "subject": "Fwd: News",
+        "html": "<p>Hello</p>",
+        "text": "Hello",
+    }
+    values.update(changes)
+    return Letter(**values)  # type: ignore[arg-type]
+
+
+def test_a_letter_has_no_list_headers() -> None:
+    message = parsed(letter_message(letter(), from_address=FROM, reply_to="office@example.org"))
+    assert message["To"] == "Zoë <friend@example.net>"
+    assert message["From"] == FROM
+    assert message["Reply-To"] == "office@example.org"
+    assert message["Subject"] == "Fwd: News"
+    assert message["Date"]
+    assert re.fullmatch(r"<[0-9a-f]{32}@example\.org>", message["Message-ID"])
+    for name in ("List-Id", "List-Unsubscribe", "List-Unsubscribe-Post"):
+        assert message[name] is None
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",))
+    assert text is not None and text.get_content() == "Hello\r\n"
+
+
+def test_a_letters_text_is_final() -> None:
+    typed = f"a note: {placeholder('email')}"
+    data = letter_message(letter(subject=typed, text=typed, html=typed), from_address=FROM)
+    message = parsed(data)
+    assert message["Subject"] == typed
+    for subtype in ("plain", "html"):
+        part = message.get_body((subtype,))
+        assert part is not None and part.get_content() == typed + "\r\n"
+
+
+def test_a_letter_carries_its_inline_images() -> None:
+    photo = Asset("photo.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(64))
+    html = f'<img src="cid:{photo.cid}">'
+    message = parsed(letter_message(letter(html=html, inline=(photo,)), from_address=FROM))
+    assert message.get_content_type() == "multipart/related"
+    images = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert [part["Content-ID"] for part in images] == ["<photo.png@newsletter>"]
