@@ -9,16 +9,14 @@ every few seconds. Another runner may take the lease over
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from newsletter.core.errors import NewsletterError
+from newsletter.core.processes import owner_is_gone
 from newsletter.store.campaigns import Campaign
 
 
@@ -30,36 +28,6 @@ class LeaseHeldError(NewsletterError):
             f"campaign {campaign_id} is being sent by {owner} (last heartbeat {age:.0f} s ago); "
             "wait for it to finish, pause it, or try again once it has stopped"
         )
-
-
-def this_runner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def process_is_gone(pid: int) -> bool:
-    """Whether no process `pid` runs on this host (a zombie counts as gone)."""
-    if pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        # Field 3 of /proc/PID/stat is the state; Z is a zombie: dead but not yet reaped.
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
-
-
-def owner_is_gone(owner: str) -> bool:
-    """Whether `owner` ("host:pid") ran on this host and its process no longer exists."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    return process_is_gone(int(pid))
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from newsletter.core.processes import this_runner
 from newsletter.core.settings import Settings
 from newsletter.mail.dkim import DkimError, DkimSigner
 from newsletter.mail.factory import CampaignMessages, MessageFactory
@@ -52,7 +53,7 @@ from newsletter.mail.mime import MessageError
 from newsletter.mail.sender import Sender
 from newsletter.sending.control import pause_campaign, reopen_campaign
 from newsletter.sending.journal import DeliveryJournal, Heartbeat
-from newsletter.sending.lease import release_lease, renew_lease, take_lease, this_runner
+from newsletter.sending.lease import release_lease, renew_lease, take_lease
 from newsletter.sending.marks import (
     MarkFile,
     discard_marks,

@@ -50,7 +50,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.sending.lease import owner_is_gone, this_runner
+from newsletter.core.processes import owner_is_gone, this_runner
 from newsletter.store.bulk import BulkInsert, BulkStatement, bind_processor, one_of
 from newsletter.store.errors import ImportBusyError, StoreError
 from newsletter.store.models import (

@@ -8,16 +8,14 @@ from datetime import timedelta
 
 import pytest
 
+from newsletter.core.processes import owner_is_gone, process_is_gone, this_runner
 from newsletter.sending.lease import (
     LeaseHeldError,
     LeaseLostError,
     lease_state,
-    owner_is_gone,
-    process_is_gone,
     release_lease,
     renew_lease,
     take_lease,
-    this_runner,
 )
 from newsletter.store.types import utcnow
 from tests.sending.helpers import new_campaign, populated_list
