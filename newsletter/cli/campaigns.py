@@ -23,6 +23,7 @@ import typer
 from newsletter.cli import context
 from newsletter.cli.lists import store_errors
 from newsletter.cli.root import app
+from newsletter.issue.merge_fields import as_written
 
 if TYPE_CHECKING:
     from newsletter.sending.service import (
@@ -223,7 +224,7 @@ def _as_json(listed: ListedCampaign) -> dict[str, Any]:
         "running": listed.running,
         "pause_reason": summary.pause_reason,
         "list": summary.list_name,
-        "subject": summary.subject,
+        "subject": as_written(summary.subject),
         "transport": summary.transport,
         "created_at": summary.created_at.isoformat(),
         "finished_at": summary.finished_at.isoformat() if summary.finished_at else None,
@@ -276,7 +277,7 @@ def _table(listed: list[ListedCampaign]) -> None:
             str(summary.id),
             status,
             summary.list_name,
-            _shorten(summary.subject, SUBJECT_WIDTH),
+            _shorten(as_written(summary.subject), SUBJECT_WIDTH),
             str(summary.total),
             str(counts[DeliveryState.SENT]),
             str(counts[DeliveryState.FAILED]),

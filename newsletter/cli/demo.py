@@ -1,7 +1,8 @@
 """`newsletter demo` (what `make demo` runs): the whole main job on one machine.
 
 It builds the example issue, imports the sample subscribers, starts the capture server and
-the web side, sends the issue, prints where to look, and runs until Ctrl-C. Each step is
+the web side, gives the demo staff account a new password, sends the issue, prints where
+to look (with the staff login), and runs until Ctrl-C. Each step is
 the command a user would run (`build`, `subscribers import`, `send --yes`), called in
 this process on the demo's settings (newsletter.cli.context.running_on), so the demo
 shows exactly what those commands do.
@@ -29,7 +30,7 @@ from newsletter.cli import context
 from newsletter.cli.root import app
 
 if TYPE_CHECKING:
-    from newsletter.cli.demo_servers import DemoPorts, DemoServers, DemoUrls
+    from newsletter.cli.demo_servers import DemoPorts, DemoServers, DemoUrls, StaffLogin
 
 _INTERRUPTED = 130
 
@@ -53,7 +54,8 @@ def demo(
     ),
 ) -> None:
     """Build the example issue, import the sample subscribers, start the capture inbox and
-    the web side, send the issue to the list, and print the addresses to open.
+    the web side, send the issue to the list, and print the addresses to open, with a
+    login to the staff area (demo-staff@example.org, with a new password each run).
 
     Runs on the embedded defaults: SQLite in the data folder (NEWSLETTER_DATA_DIR, default
     subscribers/), links under http://127.0.0.1:PORT, mail to the capture server only.
@@ -107,7 +109,12 @@ def _run(
     and the store's refusals become one line through `store_errors`.
     """
     from newsletter.cli.build import build
-    from newsletter.cli.demo_servers import eligible_count, ensure_list, issue_slug
+    from newsletter.cli.demo_servers import (
+        eligible_count,
+        ensure_list,
+        ensure_staff_account,
+        issue_slug,
+    )
     from newsletter.cli.lists import store_errors
     from newsletter.cli.send import send
     from newsletter.cli.subscribers import import_
@@ -127,6 +134,12 @@ def _run(
     if stop.requested:
         return 0
 
+    # Before the send, so the staff area can watch the campaign's progress.
+    with store_errors():
+        login = ensure_staff_account()
+    done = "created" if login.created else "reset the password of"
+    typer.echo(f"{done} the demo staff account {login.email}")
+
     # Every run sends a new campaign: the capture inbox starts empty each time, and a
     # second run should show mail too. It reaches whoever is still subscribed, so an
     # unsubscribe clicked during an earlier run shows as one message fewer.
@@ -142,7 +155,7 @@ def _run(
 
     with store_errors():
         urls = servers.urls(issue_slug(record))
-    _announce(urls)
+    _announce(urls, login)
     stop.wait()
     return 0
 
@@ -156,11 +169,17 @@ def _exit_status(command: Callable[[], object]) -> int:
     return 0
 
 
-def _announce(urls: DemoUrls) -> None:
+def _announce(urls: DemoUrls, login: StaffLogin) -> None:
     lines = ["", "Ready. Open:", f"  Inbox        {urls.inbox}"]
     if urls.web_version is not None:
         lines.append(f"  Web version  {urls.web_version}")
-    lines += [f"  Archive      {urls.archive}", "Press Ctrl-C to stop."]
+    lines += [
+        f"  Archive      {urls.archive}",
+        f"  Staff area   {urls.staff}",
+        f"    log in as  {login.email}",
+        f"    password   {login.password}   (a new one each run)",
+        "Press Ctrl-C to stop.",
+    ]
     typer.echo("\n".join(lines))
     sys.stdout.flush()
 

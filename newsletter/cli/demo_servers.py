@@ -8,6 +8,7 @@ listening on a port, and the in-memory inbox goes away with it.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import threading
 import time
@@ -26,6 +27,8 @@ from newsletter.devsmtp.server import DevSmtpServer
 # Loopback only: the demo's pages and inbox are for the person at this machine.
 HOST = "127.0.0.1"
 LIST_DESCRIPTION = "Members (the demo's sample subscribers)"
+# The demo's staff login; example.org never receives mail, so the account is only a login.
+STAFF_EMAIL = "demo-staff@example.org"
 
 _START_TIMEOUT = 10.0
 # A browser holding a request open must not keep Ctrl-C from ending the demo.
@@ -145,6 +148,7 @@ class WebServer:
 class DemoUrls:
     inbox: str
     archive: str
+    staff: str
     # None when no campaign of the issue has gone out yet.
     web_version: str | None
 
@@ -183,6 +187,7 @@ class DemoServers:
         return DemoUrls(
             inbox=self.mail.inbox_url,
             archive=links.archive(),
+            staff=f"{self.settings.public_url}/staff/",
             web_version=links.web(slug) if published else None,
         )
 
@@ -199,6 +204,51 @@ def ensure_list(name: str) -> bool:
             create_list(session, name, LIST_DESCRIPTION)
             return True
     return False
+
+
+@dataclass(frozen=True)
+class StaffLogin:
+    email: str
+    password: str
+    # False when the account was there already: its password was reset.
+    created: bool
+
+
+def ensure_staff_account(email: str = STAFF_EMAIL) -> StaffLogin:
+    """The demo's staff account with a new random password, created unless it exists.
+
+    A new password each run, because the last one was printed to a terminal and may be in
+    its scrollback; resetting it also ends the sessions of the previous run, and a
+    disabled demo account is enabled again.
+    """
+    from newsletter.store.staff import (
+        NoSuchStaffUserError,
+        add_user,
+        find_user,
+        hash_password,
+        set_active,
+        set_password,
+    )
+
+    # 20 characters from the URL-safe alphabet: over the length rule, easy to copy.
+    password = secrets.token_urlsafe(15)
+    with context.transaction() as session:
+        try:
+            find_user(session, email)
+        except NoSuchStaffUserError:
+            exists = False
+        else:
+            exists = True
+    if not exists:
+        with context.transaction(write=True) as session:
+            add_user(session, email, password)
+        return StaffLogin(email, password, created=True)
+    # argon2 before the write transaction, not inside it (as `users passwd` does).
+    hashed = hash_password(password)
+    with context.transaction(write=True) as session:
+        set_password(session, email, hashed)
+        set_active(session, email, True)
+    return StaffLogin(email, password, created=False)
 
 
 def eligible_count(name: str) -> int:

@@ -18,10 +18,11 @@ from newsletter.cli.campaigns import run_in_foreground
 from newsletter.cli.lists import store_errors
 from newsletter.cli.root import app
 from newsletter.core.errors import NewsletterError, RecordError
+from newsletter.issue.merge_fields import as_written
 
 if TYPE_CHECKING:
     from newsletter.issue.model import Issue
-    from newsletter.sending.service import CampaignService, Draft
+    from newsletter.sending.service import CampaignService, Draft, EarlierSends
     from newsletter.store.lists import ListSummary
 
 
@@ -71,6 +72,8 @@ def send(
         for problem in problems:
             typer.echo(f"warning: {problem}", err=True)
         summary = service.audience(list_name)
+        if not test_to and (again := _sent_before(service.earlier_sends(issue, summary), summary)):
+            typer.echo(f"warning: {again}", err=True)
         with service.draft(issue, summary, transport_name) as draft:
             if dry_run:
                 _dry_run(draft, sample_out)
@@ -127,7 +130,7 @@ def _dry_run(draft: Draft, sample_out: Path | None) -> None:
         f"list {summary.name!r}: {counts[MembershipStatus.ACTIVE]} active, "
         f"{counts[MembershipStatus.UNSUBSCRIBED]} unsubscribed, "
         f"{counts[MembershipStatus.UNCONFIRMED]} unconfirmed\n"
-        f"would send {draft.issue.subject!r} to {summary.eligible} recipients "
+        f"would send {as_written(draft.issue.subject)!r} to {summary.eligible} recipients "
         f"(active, not suppressed) through {draft.where}"
     )
     data = draft.sample()
@@ -154,6 +157,22 @@ def _test(address: str, draft: Draft) -> None:
     typer.echo(f"test message sent to {email} through {draft.where}: {outcome.detail}")
 
 
+def _sent_before(earlier: EarlierSends, summary: ListSummary) -> str:
+    """What a second send of the issue would repeat, or "" when it would be the first."""
+    if earlier.sent_before:
+        times = f" {earlier.campaigns} times" if earlier.campaigns > 1 else ""
+        return (
+            f"this issue already went to list {summary.name!r}{times}; {earlier.recipients} of "
+            f"its {summary.eligible} recipients received it and would get it again"
+        )
+    if earlier.recipients:
+        return (
+            f"{earlier.recipients} of the {summary.eligible} recipients received this issue "
+            "already, from another list, and would get it again"
+        )
+    return ""
+
+
 def _interactive() -> bool:
     return sys.stdin.isatty()
 
@@ -162,8 +181,8 @@ def _confirm(issue: Issue, summary: ListSummary, where: str) -> None:
     if not _interactive():
         _fail("standard input is not a terminal, so nobody can confirm; pass --yes to send")
     question = (
-        f"Send {issue.subject!r} to {summary.eligible} recipients on list {summary.name!r} "
-        f"through {where}?"
+        f"Send {as_written(issue.subject)!r} to {summary.eligible} recipients "
+        f"on list {summary.name!r} through {where}?"
     )
     if not typer.confirm(question, default=False, err=True):
         typer.echo("nothing sent", err=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from newsletter.issue import merge_fields
 from newsletter.issue.model import PERSONAL_FIELDS, Issue, placeholder
 from newsletter.record.assets import BUDGET_BYTES
 
@@ -62,6 +63,15 @@ def check_issue(issue: Issue, *, photo_budget_bytes: int = BUDGET_BYTES) -> list
         problems.append(Problem("no-unsubscribe", "the HTML has no unsubscribe link"))
     if _UNSUBSCRIBE not in issue.text:
         problems.append(Problem("no-unsubscribe", "the text part has no unsubscribe link"))
+    # Well-formed fields are placeholders by now; what is left of the syntax is a mistake
+    # that every reader would see. The text part holds all of the record's text but the
+    # subject and preheader.
+    found = (
+        m
+        for text in (issue.subject, issue.preheader, issue.text)
+        for m in merge_fields.malformed(text)
+    )
+    problems.extend(Problem("merge-field", message) for message in dict.fromkeys(found))
     return problems
 
 

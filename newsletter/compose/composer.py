@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -31,6 +31,7 @@ from newsletter.core.links import Links
 from newsletter.i18n import N_, Language, bidi, language
 from newsletter.i18n.fonts import font_stack, script_fonts, tall
 from newsletter.i18n.formats import css_counter_style
+from newsletter.issue import merge_fields
 from newsletter.issue.model import Asset, Issue, placeholder
 
 if TYPE_CHECKING:
@@ -78,15 +79,17 @@ def compose_issue(
     """`templates_dir`: the caller's folder of templates that override the packaged ones."""
     if images not in ("hosted", "inline"):
         raise ComposeError(f"images must be 'hosted' or 'inline', not {images!r}")
-    record = loaded.record
+    # The email's merge fields are placeholders, filled per recipient; the web version and
+    # the PDF, read by no one in particular, show their fallbacks.
+    personal_record = _merged(loaded.record, merge_fields.with_placeholders)
+    public_record = _merged(loaded.record, merge_fields.with_fallbacks)
+    record = personal_record
     lang = language(record.language)
     slug = record.issue_slug
     links = Links(public_url)
     photos = _speaker_photos(loaded)
     direction: Literal["ltr", "rtl"] = "rtl" if record.direction == "rtl" else "ltr"
     kind = _kind(record, lang)
-    subject = record.subject or f"{kind}: {record.title}"
-    preheader = record.preheader or shorten(to_plain(record.summary), PREHEADER_LENGTH)
 
     def image_src(image: Asset | str, how: _Embedding) -> str:
         if isinstance(image, str):  # an https URL from the record: used as given
@@ -99,6 +102,8 @@ def compose_issue(
         return links.asset(slug, image.filename)
 
     def context(mode: Literal["email", "web", "print"], how: _Embedding) -> dict[str, Any]:
+        record = personal_record if mode == "email" else public_record
+        subject, preheader = _subject(record, kind), _preheader(record)
         return {
             "mode": mode,
             "record": record,
@@ -148,8 +153,8 @@ def compose_issue(
     used = [logo, *photos]
     return Issue(
         slug=slug,
-        subject=subject,
-        preheader=preheader,
+        subject=_subject(personal_record, kind),
+        preheader=_preheader(personal_record),
         language=record.language,
         direction=direction,
         html=html,
@@ -159,6 +164,30 @@ def compose_issue(
         images=images,
         assets=_unique_assets(asset for asset in used if isinstance(asset, Asset)),
     )
+
+
+def _merged(record: Record, replace: Callable[[str], str]) -> Record:
+    """`record` with `replace` applied to the texts that may hold merge fields."""
+    changes: dict[str, Any] = {
+        name: replace(text)
+        for name in ("summary", "footer", "subject", "preheader")
+        if (text := getattr(record, name)) is not None and replace(text) != text
+    }
+    speakers = [
+        speaker.model_copy(update={"remarks": replace(speaker.remarks)})
+        for speaker in record.speakers
+    ]
+    if speakers != record.speakers:
+        changes["speakers"] = speakers
+    return record.model_copy(update=changes) if changes else record
+
+
+def _subject(record: Record, kind: str) -> str:
+    return record.subject or f"{kind}: {record.title}"
+
+
+def _preheader(record: Record) -> str:
+    return record.preheader or shorten(to_plain(record.summary), PREHEADER_LENGTH)
 
 
 def _speaker_photos(loaded: LoadedRecord) -> list[Asset | str | None]:

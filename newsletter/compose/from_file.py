@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from newsletter.compose import Asset, Issue, Problem
     from newsletter.core.settings import Settings
+    from newsletter.record.model import LoadedRecord
 
 
 def read_logo(settings: Settings) -> Asset | None:
@@ -38,15 +39,27 @@ def compose_file(
 
     Raises RecordError for an invalid record, NewsletterError for other trouble."""
     # Imported here so the CLI's other commands stay quick to start.
-    from newsletter.compose import check_issue, compose_issue
     from newsletter.record.loader import load_record
 
+    loaded = load_record(
+        path,
+        max_photo_bytes=settings.max_photo_bytes,
+        photo_budget_bytes=settings.photo_budget_bytes,
+    )
+    return compose_loaded(settings, loaded, images=images)
+
+
+def compose_loaded(
+    settings: Settings,
+    loaded: LoadedRecord,
+    *,
+    images: Literal["hosted", "inline"] | None = None,
+) -> tuple[Issue, list[Problem]]:
+    """As `compose_file`, for a record already loaded (a saved issue version)."""
+    from newsletter.compose import check_issue, compose_issue
+
     issue = compose_issue(
-        load_record(
-            path,
-            max_photo_bytes=settings.max_photo_bytes,
-            photo_budget_bytes=settings.photo_budget_bytes,
-        ),
+        loaded,
         brand=settings.brand,
         public_url=settings.public_url,
         images=images or settings.images,

@@ -10,6 +10,7 @@ means. tests/core/test_errors.py holds this drawing to the code, both ways.
     ├── ComposeError                core.errors                a template or check failed
     ├── AssetError                  record.assets              an image is missing or unusable
     ├── NotRegularFile              record.assets              a device, fifo or socket; an OSError
+    ├── ArchiveError                record.archive             a zip cannot be imported as a record
     ├── MessageError                mail.headers               a message cannot be built
     ├── DkimError                   mail.dkim                  a message cannot be signed
     ├── TransportError              transports.base            a batch could not be attempted
@@ -27,7 +28,10 @@ means. tests/core/test_errors.py holds this drawing to the code, both ways.
     │   ├── StaffUserExistsError    store.staff                that staff account exists already
     │   ├── NoSuchStaffUserError    store.staff                no staff account for that address
     │   ├── WeakPasswordError       store.staff                the password is too weak
-    │   └── ImportTakenOver         store.staged               a stalled import was rolled back
+    │   ├── ImportTakenOver         store.staged               a stalled import was rolled back
+    │   ├── UnknownIssueError       store.issues               no such issue or version
+    │   ├── StaleVersionError       store.issues               saved since: this save is refused
+    │   └── ErasureBusyError        store.erasure              an import holds them: erase later
     ├── LeaseHeldError              sending.lease              another runner sends the campaign
     ├── LeaseLostError              sending.lease              the lease was taken over: stop
     ├── Rejected                    webhooks.reports           a webhook refused; see `status_code`
@@ -38,10 +42,12 @@ means. tests/core/test_errors.py holds this drawing to the code, both ways.
     │   ├── FetchFailed             webhooks.sns_certificates  502: SNS's certificate not fetched
     │   └── TooLarge                web.routes.webhooks        413: the body is too large
     ├── BadLink                     web.pages                  a bad link: the one fixed 400 page
+    ├── LinkFromTest                web.test_links             a test message's link: says so
     ├── LoginRequired               web.staff.context          no valid staff login: a redirect
     ├── UnknownRecord               web.staff.records          no such record to preview: a 404
     ├── DevSmtpError                devsmtp.capture            the capture server cannot start
-    └── DemoError                   cli.demo_servers           the demo cannot start (a port)
+    ├── DemoError                   cli.demo_servers           the demo cannot start (a port)
+    └── PasswordInputError          cli.users                  no password on standard input
 
 Rules:
 - Every exception the project raises on purpose derives from `NewsletterError`, so the

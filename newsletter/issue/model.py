@@ -2,13 +2,17 @@
 
 Per recipient only the placeholders change (see `newsletter.mail.personalize`). A placeholder is
 made of ASCII letters and underscores only, so HTML escaping, URL contexts, MJML, premailer
-and quoted-printable encoding all leave it intact.
+and quoted-printable encoding all leave it intact. Besides PERSONAL_FIELDS, an issue may hold
+merge fields from the subscriber's attributes (newsletter.issue.merge_fields), whose name is
+their placeholder.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+
+from newsletter.issue.merge_fields import is_merge_name
 
 # The fields that differ between recipients. Everything else is the same for all of them.
 PERSONAL_FIELDS: tuple[str, ...] = (
@@ -22,6 +26,8 @@ PERSONAL_FIELDS: tuple[str, ...] = (
 
 def placeholder(name: str) -> str:
     if name not in PERSONAL_FIELDS:
+        if is_merge_name(name):
+            return name
         raise KeyError(name)
     return f"__NL_{name.upper()}__"
 

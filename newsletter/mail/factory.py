@@ -2,8 +2,12 @@
 (newsletter.mail.mime), the expensive part once per issue, cheap substitution per recipient.
 
 - `MessageFactory`: a campaign's messages. A test message is one of a campaign that does not
-  exist (id 0); the sample that `newsletter build` writes is one for a made-up reader with
-  the headers of no particular list (newsletter.mail.sample).
+  exist (id 0), made by `for_test`: its subject marked "[Test]" in the issue's language,
+  its links test tokens (newsletter.core.tokens), which open a page saying it was a test
+  and touch nobody's subscription, its photos inline (`with_photos_inline`), and its web
+  version and PDF links opening a page that says the issue is not published yet
+  (`with_test_pages`). The sample that `newsletter build` writes is one for a made-up
+  reader with the headers of no particular list (newsletter.mail.sample).
 - `letter_message`: a one-off message from the web side (a confirmation, a forward), whose
   text is final and which belongs to no list.
 
@@ -20,17 +24,21 @@ could not go into a header is refused all the same (`MessageTemplate.check`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from newsletter.core.links import Links
+from newsletter.i18n import N_, language
+from newsletter.issue import merge_fields
 from newsletter.issue.model import Asset, Issue
 from newsletter.mail.dkim import DkimSigner
 from newsletter.mail.headers import list_id as list_id_value
 from newsletter.mail.mime import MessageTemplate, mailto_url, sender_domain_of
-from newsletter.mail.personalize import Recipient, personal_fields
+from newsletter.mail.personalize import Recipient, clean_value, personal_fields
 from newsletter.mail.sender import Sender
 from newsletter.transports.base import Content, OutgoingMessage
 
@@ -71,6 +79,44 @@ class CampaignMessages:
     list_name: str
     issue: Issue
     sender: Sender
+    # Test messages' (see `MessageFactory.for_test`).
+    test: bool = False
+
+
+def marked_as_test(issue: Issue) -> str:
+    """The issue's subject marked as a test's, in the issue's language."""
+    marked = language(issue.language).gettext(N_("[Test] %(subject)s"))
+    return marked % {"subject": issue.subject}
+
+
+def with_photos_inline(issue: Issue, links: Links) -> Issue:
+    """The issue with its hosted images sent inline. A test message goes out before the
+    issue is published, when the web side serves none of its images yet (they are the
+    campaign's, newsletter.web.issues); an HTTP API takes no inline images, so only a
+    message we write ourselves can carry them."""
+    if issue.images != "hosted" or not issue.assets:
+        return issue
+    html = issue.html
+    for asset in issue.assets:
+        html = html.replace(links.asset(issue.slug, asset.filename), f"cid:{asset.cid}")
+    return dataclasses.replace(issue, html=html, images="inline")
+
+
+def with_test_pages(issue: Issue, links: Links) -> Issue:
+    """The issue with its web version and PDF links marked `?test=LANGUAGE`: until the
+    issue is published, they open a page saying so (newsletter.web.test_links), in the
+    issue's language, instead of "no such issue"."""
+    marked = {
+        url: f"{url}?test={quote(issue.language)}"
+        for url in (links.web(issue.slug), links.pdf(issue.slug))
+    }
+    # The web version's address begins the PDF's and the photos': only whole addresses.
+    pattern = re.compile("(" + "|".join(map(re.escape, marked)) + r')(?=["\s<]|$)')
+    return dataclasses.replace(
+        issue,
+        html=pattern.sub(lambda match: marked[match[1]], issue.html),
+        text=pattern.sub(lambda match: marked[match[1]], issue.text),
+    )
 
 
 @dataclass(frozen=True)
@@ -82,6 +128,8 @@ class Addressee:
     email: str
     name: str
     version: int
+    # The subscriber's attributes (CSV columns), for the issue's merge fields.
+    attributes: Mapping[str, object] = field(default_factory=dict, hash=False, compare=False)
 
 
 class MessageFactory:
@@ -101,6 +149,7 @@ class MessageFactory:
         """`headers`: those every message shares, List-Id and List-Unsubscribe-Post among
         them; by default the campaign's (List-Id from its list, X-Newsletter-Campaign)."""
         self.source = source
+        self._headers = headers
         sender = source.sender
         self.domain = sender_domain_of(sender.from_address)
         self.raw = raw
@@ -114,6 +163,14 @@ class MessageFactory:
             unsubscribe_mailto=sender.unsubscribe_mailto,
             extra_headers={k: v for k, v in shared.items() if k not in _LIST_HEADERS},
             sender_domain=self.domain,
+        )
+        # Decoded once here; per recipient only their values are looked up.
+        self.merges = tuple(
+            (name, merge_fields.field_of(name))
+            for name in dict.fromkeys(
+                (*(slot.field for slot in self.template.distinct), *self.template.subject.names)
+            )
+            if merge_fields.is_merge_name(name)
         )
         self.key = key
         self.links = Links(sender.public_url)
@@ -135,11 +192,28 @@ class MessageFactory:
             CAMPAIGN_HEADER: str(source.campaign_id),
         }
 
+    def for_test(self) -> MessageFactory:
+        """This factory's messages as test messages (see the module docstring)."""
+        if self.source.test:
+            return self
+        issue = dataclasses.replace(self.source.issue, subject=marked_as_test(self.source.issue))
+        if self.raw:
+            issue = with_photos_inline(issue, self.links)
+        issue = with_test_pages(issue, self.links)
+        return MessageFactory(
+            dataclasses.replace(self.source, issue=issue, test=True),
+            key=self.key,
+            raw=self.raw,
+            signer=self.signer,
+            headers=self._headers,
+        )
+
     def message_id(self, delivery_id: int) -> str:
         return message_id(self.source.token, delivery_id, self.domain)
 
     def fields(self, addressee: Addressee) -> dict[str, str]:
-        """The recipient's values for the issue's placeholders, unescaped."""
+        """The recipient's values for the issue's placeholders, unescaped, merge fields
+        included (their attribute or fallback)."""
         source = self.source
         recipient = Recipient(
             email=addressee.email,
@@ -148,8 +222,16 @@ class MessageFactory:
             list_id=source.list_id,
             version=addressee.version,
             campaign_id=source.campaign_id,
+            test=source.test,
         )
-        return personal_fields(recipient, key=self.key, links=self.links)
+        values = personal_fields(recipient, key=self.key, links=self.links)
+        for name, merge in self.merges:
+            values[name] = clean_value(
+                merge_fields.value_of(
+                    merge, addressee.attributes, name=addressee.name, email=addressee.email
+                )
+            )
+        return values
 
     def build(self, addressee: Addressee, *, message_id: str | None = None) -> OutgoingMessage:
         """The message for one recipient, its bytes only when `raw`; MessageError (or

@@ -40,6 +40,8 @@ class Recipient:
     list_id: int = 0
     version: int = 0
     campaign_id: int = 0
+    # A test message's: its links carry test tokens, which open a page saying so.
+    test: bool = False
 
 
 def clean_value(value: str) -> str:
@@ -52,16 +54,20 @@ def clean_value(value: str) -> str:
 def personal_fields(recipient: Recipient, *, key: bytes, links: Links) -> dict[str, str]:
     """The values of `PERSONAL_FIELDS` for one recipient, unescaped."""
     subscriber, list_id, version = recipient.subscriber_id, recipient.list_id, recipient.version
+    test = recipient.test
     return {
         "email": clean_value(recipient.email),
         "name": clean_value(recipient.name),
         "unsubscribe_url": links.unsubscribe(
-            tokens.sign(key, tokens.Token("u", subscriber, list_id, version))
+            tokens.sign(key, tokens.Token("u", subscriber, list_id, version, test=test))
         ),
         "preferences_url": links.preferences(
-            tokens.sign(key, tokens.Token("p", subscriber, list_id, version))
+            tokens.sign(key, tokens.Token("p", subscriber, list_id, version, test=test))
         ),
         "forward_url": links.forward(
-            tokens.sign(key, tokens.Token("f", subscriber, list_id, version, recipient.campaign_id))
+            tokens.sign(
+                key,
+                tokens.Token("f", subscriber, list_id, version, recipient.campaign_id, test=test),
+            )
         ),
     }

@@ -27,9 +27,18 @@ class SampleCopy:
     text: str
     # The complete RFC 5322 message.
     message: bytes
+    subject: str = ""
+    preheader: str = ""
 
 
-def sample_copy(settings: Settings, issue: Issue) -> SampleCopy:
+def sample_copy(settings: Settings, issue: Issue, reader: Addressee | None = None) -> SampleCopy:
+    """`reader`: whose copy to show (their name, address and attributes fill the merge
+    fields); by default a made-up reader, whose merge fields show their fallbacks. The links
+    are subscriber 0's whoever it is, so a sample never opens a real subscription."""
+    if reader is None:
+        reader = _READER
+    else:
+        reader = Addressee(0, 0, reader.email, reader.name, 0, attributes=reader.attributes)
     source = CampaignMessages(
         campaign_id=0,
         token="sample",
@@ -45,9 +54,11 @@ def sample_copy(settings: Settings, issue: Issue) -> SampleCopy:
         key=settings.signing_key(),
         headers={"List-Id": list_header, "List-Unsubscribe-Post": ONE_CLICK},
     )
-    fields = factory.fields(_READER)
+    fields = factory.fields(reader)
     return SampleCopy(
         html=personalize_html(issue.html, fields),
         text=personalize_text(issue.text, fields),
-        message=factory.render(_READER, message_id=new_message_id(factory.domain)),
+        message=factory.render(reader, message_id=new_message_id(factory.domain)),
+        subject=personalize_text(issue.subject, fields),
+        preheader=personalize_text(issue.preheader, fields),
     )

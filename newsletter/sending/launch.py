@@ -2,8 +2,8 @@
 of a sample or a test, and the runner.
 
 A test message is made by the factory a campaign uses, for a campaign that does not
-exist (id 0), and is not recorded anywhere. A campaign is run by a `Runner` made here,
-rate-limited and signed as configured.
+exist (id 0), marked as a test (`MessageFactory.for_test`), and is not recorded anywhere.
+A campaign is run by a `Runner` made here, rate-limited and signed as configured.
 """
 
 from __future__ import annotations
@@ -44,12 +44,18 @@ def sample_factory(
     return MessageFactory(source, key=settings.signing_key(), raw=wants_raw, signer=signer)
 
 
-def send_test(factory: MessageFactory, transport: Transport, address: str) -> tuple[str, Outcome]:
-    """One message to `address` (InvalidAddress if it is not one); its address and outcome."""
+def send_test(
+    factory: MessageFactory, transport: Transport, address: str, reader: Addressee | None = None
+) -> tuple[str, Outcome]:
+    """One message to `address` (InvalidAddress if it is not one); its address and outcome.
+    `reader`: the subscriber whose name and attributes fill it in (by default nobody's, so
+    merge fields show their fallbacks); its links are still nobody's."""
     email = normalise(address).email
-    message = factory.build(
-        Addressee(0, 0, email, TEST_NAME, 0), message_id=new_message_id(factory.domain)
-    )
+    factory = factory.for_test()
+    addressee = Addressee(0, 0, email, TEST_NAME, 0)
+    if reader is not None:
+        addressee = Addressee(0, 0, email, reader.name, 0, attributes=reader.attributes)
+    message = factory.build(addressee, message_id=new_message_id(factory.domain))
     return email, transport.send_batch(factory.content, [message])[0]
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from newsletter.core.durations import duration, finish_time, took
 from newsletter.sending.lease import LeaseState
 from newsletter.store.campaigns import (
     CampaignStatus,
@@ -50,6 +51,10 @@ class CampaignProgress:
     # Seconds, at that rate; None when it cannot be told.
     seconds_left: int | None
     time_left: str
+    # When a finished (done or cancelled) campaign finished, and how long it took from
+    # its start; both "" before then.
+    finished_at: str = ""
+    took: str = ""
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -90,7 +95,9 @@ def campaign_progress(
         done=sum(counts.values()) - left,
         rate=round(rate, 1),
         seconds_left=seconds_left,
-        time_left=_duration(seconds_left),
+        time_left=duration(seconds_left),
+        finished_at=finish_time(campaign.finished_at),
+        took=took(campaign.started_at or campaign.created_at, campaign.finished_at),
     )
 
 
@@ -109,15 +116,3 @@ def _rate(session: Session, campaign_id: int, now: datetime) -> float:
     # second ago has sent for a second. At least a second, so one batch is no spike.
     span = min(RATE_WINDOW, max(1.0, (now - first).total_seconds()))
     return float(settled) / span
-
-
-def _duration(seconds: int | None) -> str:
-    if seconds is None:
-        return "–"
-    minutes, rest = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {rest:02d} s"
-    return f"{rest} s"

@@ -89,13 +89,17 @@ def claim_batch(session: Session, campaign_id: int, *, limit: int, now: datetime
 
     dialect = session.get_bind().dialect
     versions: dict[int, int] = {}
+    # Read in the same query as the eligibility, for the merge fields.
+    attributes: dict[int, dict[str, Any]] = {}
     if campaign.list_id is not None:
         eligible = session.execute(
             eligible_query(campaign.list_id)
-            .with_only_columns(Subscriber.id, Membership.version)
+            .with_only_columns(Subscriber.id, Membership.version, Subscriber.attributes)
             .where(one_of(_subscriber_id, [r.subscriber_id for r in rows], dialect))
         )
-        versions = {subscriber_id: version for subscriber_id, version in eligible}
+        for subscriber_id, version, values in eligible:
+            versions[subscriber_id] = version
+            attributes[subscriber_id] = values or {}
     claimed = [row for row in rows if row.subscriber_id in versions]
     gone = [row.id for row in rows if row.subscriber_id not in versions]
     if gone:
@@ -112,6 +116,7 @@ def claim_batch(session: Session, campaign_id: int, *, limit: int, now: datetime
                     email=row.email,
                     name=row.name,
                     version=versions[row.subscriber_id],
+                    attributes=attributes[row.subscriber_id],
                 ),
                 row.attempts,
                 row.unanswered,

@@ -1,6 +1,7 @@
 """The front door for campaigns: what the CLI, the staff area and a worker do with one.
 
-- Before a campaign: `audience` (who a list would reach), `transport_name` (the
+- Before a campaign: `audience` (who a list would reach), `earlier_sends` (whether the
+  issue went to it before, and to how many of its recipients), `transport_name` (the
   configured transport, once it is known to be usable), `draft` (the issue's messages as
   the campaign will make them, for a dry run's sample or a test message; nothing is
   recorded).
@@ -48,6 +49,7 @@ from newsletter.store.campaigns import (
     create_campaign,
     get_campaign,
 )
+from newsletter.store.earlier_sends import EarlierSends, earlier_sends
 from newsletter.store.engine import session_scope
 from newsletter.store.lists import ListSummary, get_list, list_summary
 from newsletter.store.recipients import eligible_batch
@@ -63,6 +65,7 @@ __all__ = [
     "CampaignService",
     "Cancelled",
     "Draft",
+    "EarlierSends",
     "ListedCampaign",
     "Progress",
     "RunResult",
@@ -99,6 +102,12 @@ class CampaignService:
         with self._reading() as session:
             return list_summary(session, list_id)
 
+    def earlier_sends(self, issue: Issue, audience: ListSummary) -> EarlierSends:
+        """Whether `issue` went to the list before, and how many of its recipients
+        already received it (a send's confirmation warns of a second one)."""
+        with self._reading() as session:
+            return earlier_sends(session, issue.slug, audience.id)
+
     def transport_name(self, name: str | None = None) -> str:
         """The transport's name (default: the configured one), once it is known to be
         usable: ConfigError if it is not."""
@@ -131,9 +140,18 @@ class CampaignService:
 
     # A campaign
 
-    def create(self, issue: Issue, audience: ListSummary, transport_name: str) -> int:
+    def create(
+        self,
+        issue: Issue,
+        audience: ListSummary,
+        transport_name: str,
+        *,
+        issue_version_id: int | None = None,
+    ) -> int:
         """A new campaign of `issue` to the list, with one pending delivery per eligible
-        recipient and the sender as configured now; its id. `run` sends it."""
+        recipient and the sender as configured now; its id. `run` sends it.
+        `issue_version_id`: the saved issue version `issue` was composed from, recorded
+        with the campaign."""
         with self._writing() as session:
             campaign = create_campaign(
                 session,
@@ -142,6 +160,7 @@ class CampaignService:
                 issue=issue,
                 transport=transport_name,
                 sender=sender_of(self.settings),
+                issue_version_id=issue_version_id,
             )
             return campaign.id
 
@@ -279,12 +298,18 @@ class Draft:
         recipient = first[0]
         return self.factory.render(
             Addressee(
-                0, recipient.subscriber_id, recipient.email, recipient.name, recipient.version
+                0,
+                recipient.subscriber_id,
+                recipient.email,
+                recipient.name,
+                recipient.version,
+                attributes=recipient.attributes,
             ),
             message_id=new_message_id(self.factory.domain),
         )
 
-    def send_test(self, address: str) -> tuple[str, Outcome]:
+    def send_test(self, address: str, reader: Addressee | None = None) -> tuple[str, Outcome]:
         """One message to `address` (InvalidAddress if it is not one), recorded nowhere;
-        the address as normalised, and the transport's outcome."""
-        return launch.send_test(self.factory, self.transport, address)
+        the address as normalised, and the transport's outcome. `reader`: whose merge
+        fields it shows (launch.send_test)."""
+        return launch.send_test(self.factory, self.transport, address, reader)

@@ -121,6 +121,12 @@ class Campaign(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_heartbeat: Mapped[datetime | None]
 
+    # The saved issue version it was composed from (newsletter.store.issues); None when it
+    # was sent from a record file, or the issue was deleted since.
+    issue_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issue_versions.id", ondelete="SET NULL")
+    )
+
 
 class CampaignAsset(Base):
     """A file the issue refers to (speaker photos, logo), kept for the web version."""
@@ -217,6 +223,7 @@ def create_campaign(
     issue: Issue,
     transport: str,
     sender: Sender,
+    issue_version_id: int | None = None,
 ) -> Campaign:
     """A campaign with one pending delivery per eligible recipient of the list.
 
@@ -248,6 +255,7 @@ def create_campaign(
         return_path=sender.return_path,
         unsubscribe_mailto=sender.unsubscribe_mailto,
         public_url=sender.public_url,
+        issue_version_id=issue_version_id,
     )
     session.add(campaign)
     session.flush()
@@ -353,14 +361,15 @@ def may_be_duplicated(session: Session, campaign_id: int | None = None) -> dict[
     return {campaign: count for campaign, count in rows}
 
 
-def campaign_summaries(session: Session) -> list[CampaignSummary]:
-    """Every campaign, newest first, with its deliveries counted per state."""
+def campaign_summaries(session: Session, limit: int | None = None) -> list[CampaignSummary]:
+    """Every campaign (or the `limit` newest), newest first, with its deliveries counted
+    per state."""
     counts: dict[int, dict[DeliveryState, int]] = {}
-    per_state = session.execute(
-        select(Delivery.campaign_id, Delivery.state, func.count()).group_by(
-            Delivery.campaign_id, Delivery.state
-        )
-    )
+    counted = select(Delivery.campaign_id, Delivery.state, func.count())
+    if limit is not None:
+        newest = select(Campaign.id).order_by(Campaign.id.desc()).limit(limit)
+        counted = counted.where(Delivery.campaign_id.in_(newest.scalar_subquery()))
+    per_state = session.execute(counted.group_by(Delivery.campaign_id, Delivery.state))
     for campaign_id, state, count in per_state:
         counts.setdefault(campaign_id, dict.fromkeys(DeliveryState, 0))[DeliveryState(state)] = (
             count
@@ -378,7 +387,7 @@ def campaign_summaries(session: Session) -> list[CampaignSummary]:
         Campaign.lease_heartbeat,
     )
     # Columns, not Campaign objects: those would load every issue's HTML.
-    rows = session.execute(select(*columns).order_by(Campaign.id.desc())).mappings()
+    rows = session.execute(select(*columns).order_by(Campaign.id.desc()).limit(limit)).mappings()
     empty = dict.fromkeys(DeliveryState, 0)
     unanswered = may_be_duplicated(session)
     return [

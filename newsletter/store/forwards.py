@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.store.addresses import normalise
 from newsletter.store.models import EMAIL_LENGTH, Base, Subscriber, Suppression, _allowed, _enum
+from newsletter.store.suppressions import suppression_of
 from newsletter.store.types import utcnow
 
 IP_LENGTH = 64
@@ -110,7 +111,7 @@ def claim_forward(
     )
     if (by_subscriber or 0) >= limits.per_subscriber or (by_ip or 0) >= limits.per_ip:
         return Claim(ForwardOutcome.LIMITED, friend_email=address.email)
-    suppressed = session.scalar(select(Suppression.id).where(Suppression.email_key == address.key))
+    suppressed = session.scalar(select(Suppression.id).where(suppression_of(address.key)))
     state = ForwardState.SENDING if suppressed is None else ForwardState.WITHHELD
     row = Forward(
         campaign_id=campaign_id,

@@ -42,6 +42,7 @@ from newsletter.store.exporter import from_spreadsheet
 from newsletter.store.lists import get_list
 from newsletter.store.models import Base, ImportRowKind, MailingList, MembershipStatus
 from newsletter.store.staged import LEASE_SECONDS, StagedImport, Turn, begin_import
+from newsletter.store.suppressions import address_hash
 
 logger = logging.getLogger(__name__)
 
@@ -432,6 +433,16 @@ def _plan(job: _Import, rows: list[_Row]) -> _Plan:
                     one_of(_suppressions.c.email_key, keys, dialect)
                 )
             ).all()
+        )
+        # Erased addresses are kept only as hashes: looked up by the hash of each key.
+        hashes = {address_hash(key): key for key in keys}
+        suppressed.update(
+            (hashes[digest], reason)
+            for digest, reason in conn.execute(
+                select(_suppressions.c.email_hash, _suppressions.c.reason).where(
+                    one_of(_suppressions.c.email_hash, list(hashes), dialect)
+                )
+            )
         )
         existing: dict[str, tuple[int, str, dict[str, Any]]] = {
             key: (subscriber_id, name, attributes)

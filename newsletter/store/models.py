@@ -36,6 +36,9 @@ NAMING_CONVENTION = {
 }
 
 EMAIL_LENGTH = 320
+# A SHA-256 in hexadecimal: how an erased subscriber's address is kept.
+EMAIL_HASH_LENGTH = 64
+PUBLIC_NAME_LENGTH = 200
 # RFC 5646 asks for at least 35 characters, enough for every tag in use.
 LANGUAGE_TAG_LENGTH = 35
 
@@ -50,6 +53,8 @@ class SuppressionReason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+    # Erased for good at the subscriber's request: only the address's hash is left.
+    ERASED = "erased"
 
 
 class EventKind(StrEnum):
@@ -62,6 +67,8 @@ class EventKind(StrEnum):
     SUPPRESSED = "suppressed"
     # A temporary delivery failure a provider reported: counted, never suppresses.
     SOFT_BOUNCED = "soft_bounced"
+    # Staff changed the subscriber's name or attributes.
+    EDITED = "edited"
 
 
 def _enum(enum: type[StrEnum]) -> Enum:
@@ -114,12 +121,20 @@ class MailingList(Base):
     __tablename__ = "lists"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The stable key the CLI and the campaigns use; staff may rename it.
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # What subscribers see on the public pages; None shows `name`.
+    public_name: Mapped[str | None] = mapped_column(String(PUBLIC_NAME_LENGTH), default=None)
     description: Mapped[str] = mapped_column(Text, default="")
     # BCP 47, as records name theirs: what the list's public pages and mails speak.
     # None for English.
     language: Mapped[str | None] = mapped_column(String(LANGUAGE_TAG_LENGTH), default=None)
     created_at: Mapped[datetime]
+
+    @property
+    def shown_name(self) -> str:
+        """The name the public pages and mails show."""
+        return self.public_name or self.name
 
 
 class Membership(Base):
@@ -150,10 +165,17 @@ class Suppression(Base):
     """An address that is never mailed again, whatever list it is on."""
 
     __tablename__ = "suppressions"
-    __table_args__ = (_allowed("reason", SuppressionReason),)
+    __table_args__ = (
+        _allowed("reason", SuppressionReason),
+        CheckConstraint("email_key IS NOT NULL OR email_hash IS NOT NULL", name="address"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    email_key: Mapped[str] = mapped_column(String(EMAIL_LENGTH), unique=True, index=True)
+    # None once the subscriber is erased: `email_hash` alone then stands for the address.
+    email_key: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH), unique=True, index=True)
+    email_hash: Mapped[str | None] = mapped_column(
+        String(EMAIL_HASH_LENGTH), unique=True, index=True
+    )
     reason: Mapped[SuppressionReason] = mapped_column(_enum(SuppressionReason))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]

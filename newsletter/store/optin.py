@@ -39,6 +39,7 @@ from newsletter.store.models import (
     SuppressionReason,
 )
 from newsletter.store.subscriptions import record_event, resubscribe
+from newsletter.store.suppressions import suppression_of
 from newsletter.store.types import utcnow
 
 IP_LENGTH = 64
@@ -140,6 +141,10 @@ def prepare_confirmation(
     now = utcnow()
     list_id = signup.list_id
     suppression = _suppression_reason(session, address.key)
+    if suppression == SuppressionReason.ERASED:
+        # Erased at its owner's request: not even the request's trail keeps the address.
+        session.delete(request)
+        return None
     if suppression is not None and suppression != SuppressionReason.UNSUBSCRIBED:
         return None
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == address.key))
@@ -232,4 +237,4 @@ def _mailed_recently(session: Session, email_key: str, since: datetime) -> bool:
 
 
 def _suppression_reason(session: Session, email_key: str) -> SuppressionReason | None:
-    return session.scalar(select(Suppression.reason).where(Suppression.email_key == email_key))
+    return session.scalar(select(Suppression.reason).where(suppression_of(email_key)))

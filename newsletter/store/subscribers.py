@@ -1,22 +1,29 @@
-"""Looking subscribers up, and everything known about one of them."""
+"""Looking subscribers up, everything known about one of them, and staff edits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from newsletter.store.addresses import lookup_key
-from newsletter.store.errors import UnknownSubscriberError
+from newsletter.store.errors import StoreError, UnknownSubscriberError
 from newsletter.store.models import (
     Event,
     EventKind,
     MailingList,
     Membership,
+    MembershipStatus,
     Subscriber,
     Suppression,
 )
+from newsletter.store.subscriptions import record_event
+from newsletter.store.types import utcnow
+
+MAX_NAME_LENGTH = 200
+MAX_ATTRIBUTE_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,54 @@ def get_subscriber(session: Session, email: str) -> Subscriber:
     return found
 
 
+@dataclass(frozen=True)
+class Found:
+    """A subscriber in search results, with the lists they are on and how."""
+
+    id: int
+    email: str
+    name: str
+    lists: list[tuple[str, MembershipStatus]]
+
+
+def search_subscribers(
+    session: Session, text: str, *, list_id: int | None = None, limit: int = 50
+) -> list[Found]:
+    """Subscribers whose address or name contains `text` (any case), by address; the
+    newest ones when `text` is empty. Only members of `list_id` when given. At most `limit`."""
+    query = select(Subscriber)
+    if list_id is not None:
+        query = query.join(Membership, Membership.subscriber_id == Subscriber.id).where(
+            Membership.list_id == list_id
+        )
+    needle = text.strip().lower()
+    if needle:
+        query = query.where(
+            or_(
+                Subscriber.email_key.contains(needle, autoescape=True),
+                func.lower(Subscriber.name).contains(needle, autoescape=True),
+            )
+        ).order_by(Subscriber.email_key)
+    else:
+        query = query.order_by(Subscriber.id.desc())
+    found = list(session.scalars(query.limit(limit)))
+    lists: dict[int, list[tuple[str, MembershipStatus]]] = {}
+    if found:
+        for subscriber_id, list_name, status in session.execute(
+            select(Membership.subscriber_id, MailingList.name, Membership.status)
+            .join(MailingList, MailingList.id == Membership.list_id)
+            .where(Membership.subscriber_id.in_([item.id for item in found]))
+            .order_by(MailingList.name)
+        ):
+            lists.setdefault(subscriber_id, []).append((list_name, status))
+    return [Found(item.id, item.email, item.name, lists.get(item.id, [])) for item in found]
+
+
 def subscriber_details(session: Session, email: str, *, events: int = 50) -> SubscriberDetails:
-    subscriber = get_subscriber(session, email)
+    return details_of(session, get_subscriber(session, email), events=events)
+
+
+def details_of(session: Session, subscriber: Subscriber, *, events: int = 50) -> SubscriberDetails:
     memberships = session.execute(
         select(MailingList, Membership)
         .join(Membership, Membership.list_id == MailingList.id)
@@ -75,3 +128,53 @@ def soft_bounce_count(session: Session, subscriber_id: int) -> int:
         )
         or 0
     )
+
+
+def update_subscriber(
+    session: Session,
+    subscriber_id: int,
+    *,
+    name: str,
+    attributes: dict[str, Any],
+    source: str,
+    detail: str | None = None,
+) -> bool:
+    """Set the name and attributes (as staff edit them); returns whether anything changed.
+
+    A change writes one "edited" event naming the fields changed, not their values.
+    """
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise StoreError(f"no subscriber with id {subscriber_id}")
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise StoreError(f"names are at most {MAX_NAME_LENGTH} characters")
+    cleaned: dict[str, Any] = {}
+    for key, value in attributes.items():
+        key = key.strip()
+        if not key:
+            raise StoreError("an attribute needs a name")
+        if len(key) > MAX_ATTRIBUTE_NAME:
+            raise StoreError(f"attribute names are at most {MAX_ATTRIBUTE_NAME} characters")
+        cleaned[key] = value
+    changed = ["name"] if name != subscriber.name else []
+    old = subscriber.attributes or {}
+    changed += sorted(
+        key for key in old.keys() | cleaned.keys() if old.get(key) != cleaned.get(key)
+    )
+    if not changed:
+        return False
+    subscriber.name = name
+    subscriber.attributes = cleaned
+    subscriber.updated_at = utcnow()
+    what = "changed " + ", ".join(changed)
+    record_event(
+        session,
+        EventKind.EDITED,
+        subscriber_id=subscriber_id,
+        list_id=None,
+        source=source,
+        detail=f"{what} ({detail})" if detail else what,
+    )
+    session.flush()
+    return True

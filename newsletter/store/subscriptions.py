@@ -27,6 +27,7 @@ from newsletter.store.models import (
     Suppression,
     SuppressionReason,
 )
+from newsletter.store.suppressions import suppression_of
 from newsletter.store.types import utcnow
 
 # A harder reason replaces a softer one; never the other way round. Only an unsubscribe
@@ -35,6 +36,7 @@ _STRENGTH = {
     SuppressionReason.UNSUBSCRIBED: 0,
     SuppressionReason.BOUNCED: 1,
     SuppressionReason.COMPLAINED: 2,
+    SuppressionReason.ERASED: 3,
 }
 _SUPPRESSION_EVENT = {
     SuppressionReason.UNSUBSCRIBED: EventKind.SUPPRESSED,
@@ -316,15 +318,13 @@ def _locked_membership(session: Session, subscriber_id: int, list_id: int) -> Me
 
 
 def _suppression(session: Session, key: str) -> Suppression | None:
-    return session.scalar(select(Suppression).where(Suppression.email_key == key))
+    return session.scalar(select(Suppression).where(suppression_of(key)))
 
 
 def _add_suppression(
     session: Session, key: str, reason: SuppressionReason, detail: str | None
 ) -> bool:
-    existing = session.scalar(
-        select(Suppression).where(Suppression.email_key == key).with_for_update()
-    )
+    existing = session.scalar(select(Suppression).where(suppression_of(key)).with_for_update())
     if existing is None:
         try:
             # A savepoint, so losing a race to a concurrent insert does not doom the

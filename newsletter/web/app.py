@@ -30,6 +30,7 @@ from newsletter.web.pages import BadLink, bad_link_page, error_page
 from newsletter.web.routes import forward, public, subscribe, unsubscribe, webhooks
 from newsletter.web.security import SecurityHeaders
 from newsletter.web.staff import staff_app
+from newsletter.web.test_links import LinkFromTest, link_from_test_page
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -75,6 +76,10 @@ def create_app(
     @app.exception_handler(BadLink)
     async def bad_link(request: Request, exc: BadLink) -> HTMLResponse:
         return bad_link_page(get_context(request))
+
+    @app.exception_handler(LinkFromTest)
+    async def link_from_test(request: Request, exc: LinkFromTest) -> HTMLResponse:
+        return await run_in_threadpool(link_from_test_page, get_context(request), exc.token)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:

@@ -1,10 +1,15 @@
 """The message a friend receives: the issue, who sent it, and how to subscribe.
 
-Built from the campaign's email HTML and text. The recipient fields are filled so that
-none of the forwarder's personal links survive: "unsubscribe" and "send to a friend" lead
-to the web version, "manage preferences" to the sign-up page. The fields that name a
-person name the forwarder, which is true of this copy ("you received this because ... is
-subscribed"). A note from the forwarder is shown as text, escaped, and the friend is told
+Built from the campaign's email HTML and text. The footer's part that is the recipient's
+own (their unsubscribe, forward and preferences links, "you received this because ADDRESS
+is subscribed") gives way to the friend's footer: subscribe, web version, PDF, and who sent
+it, without the forwarder's address. The composed issue marks that part: in the HTML
+between `<!--nl:personal-->` and `<!--/nl:personal-->`, in the text from the unsubscribe
+line to the end (newsletter/compose/templates). A template without the marks (an override
+of the packaged ones) keeps its footer, and the recipient fields are filled so that none
+of the forwarder's personal links survive: "unsubscribe" and "send to a friend" lead to the
+web version, "manage preferences" to the sign-up page; the fields that name a person name
+the forwarder. A note from the forwarder is shown as text, escaped, and the friend is told
 they are not subscribed. No List-Unsubscribe header: there is nothing to leave.
 """
 
@@ -14,7 +19,7 @@ import re
 
 from newsletter.i18n import language
 from newsletter.i18n.fonts import font_stack
-from newsletter.issue.model import Issue
+from newsletter.issue.model import Issue, placeholder
 from newsletter.mail.factory import Letter
 from newsletter.mail.personalize import clean_value
 from newsletter.mail.placeholders import personalize_html, personalize_text
@@ -23,6 +28,7 @@ from newsletter.web.context import WebContext
 from newsletter.web.pages import environment
 
 _BODY = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+_PERSONAL_HTML = re.compile(r"<!--nl:personal-->.*?<!--/nl:personal-->", re.DOTALL)
 _BANNER_FONTS = "Helvetica, Arial, sans-serif"
 MAX_NOTE = 500
 
@@ -57,11 +63,15 @@ def forward_mail(
         "note": note,
         "subscribe_url": subscribe_url,
         "web_url": web_url,
+        "pdf_url": ctx.links.pdf(issue.slug),
     }
     env = environment(lang.tag)
     banner_html = env.get_template("mail/forward_banner.html").render(values)
     banner_text = env.get_template("mail/forward_banner.txt").render(values)
-    html = personalize_html(issue.html, fields)
+    footer_html = env.get_template("mail/forward_footer.html").render(values)
+    footer_text = env.get_template("mail/forward_footer.txt").render(values)
+    html = personalize_html(_friends_html(issue.html, footer_html), fields)
+    text = personalize_text(_friends_text(issue.text, footer_text), fields)
     opening = _BODY.search(html)
     at = opening.end() if opening else 0
     subject = " ".join(personalize_text(issue.subject, fields).split())
@@ -70,9 +80,22 @@ def forward_mail(
         to_name="",
         subject=f"Fwd: {subject}",
         html=html[:at] + banner_html + html[at:],
-        text=banner_text + "\n" + personalize_text(issue.text, fields),
+        text=banner_text + "\n" + text,
         inline=issue.assets if issue.images == "inline" else (),
     )
+
+
+def _friends_html(html: str, footer: str) -> str:
+    # A function as the replacement: the footer is HTML, not a pattern with back references.
+    return _PERSONAL_HTML.sub(lambda _: footer, html, count=1)
+
+
+def _friends_text(text: str, footer: str) -> str:
+    at = text.find(placeholder("unsubscribe_url"))
+    if at < 0:
+        return text
+    line_start = text.rfind("\n", 0, at) + 1
+    return text[:line_start] + footer.strip("\n") + "\n"
 
 
 def clean_note(note: str) -> str:

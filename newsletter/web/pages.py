@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse
 
 from newsletter.core.errors import NewsletterError
 from newsletter.i18n import Language, jinja, language
+from newsletter.issue import merge_fields
 from newsletter.web.context import WebContext
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -45,6 +46,8 @@ def environment(language_tag: str = "en") -> Environment:
         lstrip_blocks=True,
     )
     jinja.install(env, language(language_tag))
+    # A stored subject's merge fields as staff wrote them (newsletter.issue.merge_fields).
+    env.filters["as_written"] = merge_fields.as_written
     return env
 
 

@@ -4,12 +4,16 @@ data folder in the test's tmp dir, stopped with SIGINT as Ctrl-C would."""
 from __future__ import annotations
 
 import csv
+import http.cookiejar
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +137,34 @@ def _captured(inbox: str) -> list[dict[str, Any]]:
     return messages
 
 
+def _staff_password(output: str) -> str:
+    """The password the demo printed last for its staff account."""
+    found = re.findall(r"^    password   (\S+)   \(a new one each run\)$", output, re.MULTILINE)
+    assert found, output
+    assert "    log in as  demo-staff@example.org" in output
+    return str(found[-1])
+
+
+def _can_log_in(staff: str, password: str) -> bool:
+    """Log in to the staff area as a browser would: True when the staff home opens."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    with opener.open(f"{staff}login", timeout=10) as response:
+        login_page = response.read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', login_page)
+    assert csrf is not None, login_page
+    form = {"csrf": csrf.group(1), "email": "demo-staff@example.org", "password": password}
+    try:
+        with opener.open(
+            f"{staff}login", data=urllib.parse.urlencode({**form, "next": ""}).encode(), timeout=10
+        ) as response:
+            return b"Log out" in response.read()
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 401
+        return False
+
+
 def _port_is_free(port: int) -> bool:
     try:
         socket.create_server(("127.0.0.1", port)).close()
@@ -142,7 +174,7 @@ def _port_is_free(port: int) -> bool:
 
 
 def test_demo_runs_the_main_job_stops_on_ctrl_c_and_runs_again(tmp_path: Path) -> None:
-    _first_run(tmp_path)
+    first_password = _first_run(tmp_path)
     # Run again on the same data: the list is kept, the import updates it, and the issue
     # goes out as a new campaign to a new (empty) capture inbox.
     demo = Demo(tmp_path, _free_ports(), name="again")
@@ -152,13 +184,20 @@ def test_demo_runs_the_main_job_stops_on_ctrl_c_and_runs_again(tmp_path: Path) -
         assert "created list" not in demo.output()
         assert "campaign 2 done: sent 23" in demo.output()
         assert len(_captured(urls["Inbox"])) == 23
+        # The staff account is kept, with a new password: the first run's no longer works.
+        assert "reset the password of the demo staff account" in demo.output()
+        password = _staff_password(demo.output())
+        assert password != first_password
+        assert _can_log_in(urls["Staff area"], password)
+        assert not _can_log_in(urls["Staff area"], first_password)
         assert demo.interrupt() == 0
     finally:
         demo.kill()
     assert "Traceback" not in demo.errors(), demo.errors()
 
 
-def _first_run(tmp_path: Path) -> None:
+def _first_run(tmp_path: Path) -> str:
+    """The run on a new data folder; the staff password it printed."""
     ports = _free_ports()
     demo = Demo(tmp_path, ports)
     try:
@@ -182,6 +221,13 @@ def _first_run(tmp_path: Path) -> None:
         assert status == 200
         assert b"Khojaly" in page
         assert _get(urls["Archive"])[0] == 200
+        # The staff area, with the account the demo made and the password it printed.
+        assert urls["Staff area"] == f"http://127.0.0.1:{ports.web}/staff/"
+        assert "created the demo staff account demo-staff@example.org" in demo.output()
+        password = _staff_password(demo.output())
+        assert len(password) >= 12
+        assert _can_log_in(urls["Staff area"], password)
+        assert not _can_log_in(urls["Staff area"], password + "x")
         # The links in the mail lead to the demo's own web side.
         html = _json(f"{inbox}/api/messages/{messages[0]['id']}")["html"]
         assert web_version in html
@@ -202,3 +248,4 @@ def _first_run(tmp_path: Path) -> None:
     assert "Traceback" not in demo.errors()
     assert demo.output().rstrip().endswith("Stopped.")
     assert all(_port_is_free(port) for port in ports.all())
+    return password

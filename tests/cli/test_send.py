@@ -200,3 +200,27 @@ def test_an_empty_list_sends_nothing(sqlite_db: str, mailbox: Mailbox, tmp_path:
     assert sent.exit_code == 1
     assert "no eligible subscribers" in sent.stderr
     assert recorded() == (0, 0)
+
+
+def test_a_test_message_is_marked_as_one(sqlite_db: str, mailbox: Mailbox, tmp_path: Path) -> None:
+    populated_list(active=1)
+    result = run(record(tmp_path), "--list", "members", "--test-to", "editor@example.org")
+    assert result.exit_code == 0, result.output
+    message = message_from_bytes(mailbox.accepted[0].data, policy=policy.SMTP)
+    assert message["Subject"] == "[Test] Seminar: A Small Seminar"
+
+
+def test_a_second_send_of_the_issue_warns(db: str, mailbox: Mailbox, tmp_path: Path) -> None:
+    populated_list(active=2)
+    path = record(tmp_path)
+    first = run(path, "--list", "members", "--yes")
+    assert first.exit_code == 0, first.output
+    assert "already" not in first.stderr
+
+    again = run(path, "--list", "members", "--dry-run")
+
+    assert again.exit_code == 0, again.output
+    assert (
+        "warning: this issue already went to list 'members'; 2 of its 2 recipients received it"
+        in again.stderr
+    )

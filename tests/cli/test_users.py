@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
@@ -126,3 +129,65 @@ def test_unknown_account_is_a_one_line_error(db: str, command: str) -> None:
     result = run("users", command, "nobody@example.org")
     assert result.exit_code == 1
     assert "error: there is no staff account for nobody@example.org" in result.output
+
+
+def test_password_stdin_reads_one_line_without_asking(db: str) -> None:
+    result = run("users", "add", "comms@example.org", "--password-stdin", input=f"{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "created staff account comms@example.org" in result.stdout
+    assert "Password" not in result.output
+    assert password_is("comms@example.org", PASSWORD)
+    # The same for a new password, and a line ending in \r\n loses both characters.
+    changed = run("users", "passwd", "comms@example.org", "--password-stdin", input=f"{NEW}\r\n")
+    assert changed.exit_code == 0, changed.output
+    assert password_is("comms@example.org", NEW)
+
+
+def test_password_stdin_keeps_the_length_rule_and_needs_a_line(db: str) -> None:
+    short = run("users", "add", "a@example.org", "--password-stdin", input="short\n")
+    assert short.exit_code == 1
+    assert "error: a password needs at least 12 characters" in short.output
+    empty = run("users", "add", "a@example.org", "--password-stdin", input="")
+    assert empty.exit_code == 1
+    assert "error: no password on standard input" in empty.output
+    assert "No staff accounts yet" in run("users", "list").stdout
+
+
+@pytest.mark.parametrize("command", ["add", "passwd"])
+def test_help_states_the_length_rule_and_password_stdin(command: str) -> None:
+    result = run("users", command, "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "A password needs at least 12 characters." in text
+    assert "--password-stdin" in text
+
+
+def _piped(*args: str, input: str) -> subprocess.CompletedProcess[str]:
+    # A new session has no controlling terminal, as under cron, CI or `ssh host cmd`:
+    # getpass would then warn "Can not control echo" and read the pipe anyway.
+    return subprocess.run(
+        [sys.executable, "-c", "from newsletter.cli import main; main()", "users", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,
+        check=False,
+    )
+
+
+def test_a_pipe_without_a_terminal_gets_no_echo_warning(db: str) -> None:
+    asked = _piped("add", "a@example.org", input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert asked.returncode == 0, asked.stderr
+    assert "created staff account a@example.org" in asked.stdout
+    assert "Password: Repeat for confirmation: " in asked.stderr
+    piped = _piped("add", "b@example.org", "--password-stdin", input=f"{PASSWORD}\n")
+    assert piped.returncode == 0, piped.stderr
+    changed = _piped("passwd", "b@example.org", input=f"{NEW}\n{NEW}\n")
+    assert changed.returncode == 0, changed.stderr
+    for done in (asked, piped, changed):
+        assert "GetPassWarning" not in done.stderr
+        assert "echo" not in done.stderr.lower()
+        assert PASSWORD not in done.stdout + done.stderr
+    assert password_is("a@example.org", PASSWORD)
+    assert password_is("b@example.org", NEW)

@@ -101,3 +101,19 @@ def test_resubscribing_invalidates_tokens_issued_before(db: str) -> None:
         with pytest.raises(TokenError):
             check_token(session, verify(KEY, old, "u"))
         assert check_token(session, verify(KEY, new, "u")).subscriber.email == "anna@example.org"
+
+
+def test_a_test_token_is_never_a_real_one_and_back() -> None:
+    real, test = TOKEN, Token("u", 1234, 7, 3, 99, test=True)
+    test_text = sign(KEY, test)
+
+    assert verify(KEY, test_text, "u", test=True) == test
+    assert test_text != sign(KEY, real)
+    # The same ids, a MAC under another domain: no real link accepts it, and no real
+    # token passes for a test one.
+    with pytest.raises(TokenError):
+        verify(KEY, test_text)
+    with pytest.raises(TokenError):
+        verify(KEY, sign(KEY, real), test=True)
+    with pytest.raises(TokenError):
+        verify(KEY, test_text, "p", test=True)

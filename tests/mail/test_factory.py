@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from newsletter.core import tokens
+from newsletter.core.errors import TokenError
 from newsletter.issue.model import Asset, placeholder
 from newsletter.mail.dkim import DkimSigner
 from newsletter.mail.factory import (
@@ -247,3 +248,70 @@ def test_a_letter_carries_its_inline_images() -> None:
     assert message.get_content_type() == "multipart/related"
     images = [part for part in message.walk() if part.get_content_type() == "image/png"]
     assert [part["Content-ID"] for part in images] == ["<photo.png@newsletter>"]
+
+
+def test_a_test_factory_marks_the_subject_and_signs_test_tokens() -> None:
+    factory = MessageFactory(source(), key=KEY)
+    test = factory.for_test()
+
+    assert test.for_test() is test
+    assert factory.source.issue.subject == "A Small Seminar"
+    assert test.content.subject == "[Test] A Small Seminar"
+    assert parsed(test.build(reader(5)).data)["Subject"] == "[Test] A Small Seminar"
+    fields = test.fields(reader(5))
+    for name, purpose in (("unsubscribe_url", "u"), ("preferences_url", "p"), ("forward_url", "f")):
+        text = fields[name].rsplit("/", 1)[1]
+        token = tokens.verify(KEY, text, purpose, test=True)  # type: ignore[arg-type]
+        assert (token.subscriber_id, token.list_id, token.test) == (5, 7, True)
+        with pytest.raises(TokenError):
+            tokens.verify(KEY, text, purpose)  # type: ignore[arg-type]
+    # The campaign's own factory is untouched: real tokens.
+    real = factory.fields(reader(5))["unsubscribe_url"].rsplit("/", 1)[1]
+    assert tokens.verify(KEY, real, "u").test is False
+
+
+def test_a_test_subject_speaks_the_issues_language() -> None:
+    issue = small_issue(subject="ندوة", language="ar", direction="rtl")
+    test = MessageFactory(source(issue=issue), key=KEY).for_test()
+    assert test.content.subject == "[اختبار] ندوة"
+
+
+def test_a_test_message_carries_its_hosted_photos_inline() -> None:
+    """Before the issue is published, its hosted photos are served nowhere yet."""
+    url = "https://news.example.org/issues/2024-05-02-a-small-seminar/assets/photo.png"
+    issue = small_issue(html=f'<html><body><img src="{url}" alt="photo"></body></html>')
+    factory = MessageFactory(source(issue=issue), key=KEY)
+
+    test = parsed(factory.for_test().build(reader(5)).data)
+    sent = parsed(factory.build(reader(5)).data)
+
+    images = [part for part in test.walk() if part.get_content_maintype() == "image"]
+    assert [part["Content-ID"] for part in images] == ["<photo.png@newsletter>"]
+    html = test.get_body(("html",))
+    assert html is not None and 'src="cid:photo.png@newsletter"' in html.get_content()
+    # The campaign's own messages link to the published photos, as composed.
+    assert not any(part.get_content_maintype() == "image" for part in sent.walk())
+    # An HTTP API builds the message itself, without inline images: left as it is.
+    api = MessageFactory(source(issue=issue), key=KEY, raw=False).for_test()
+    assert api.source.issue.images == "hosted"
+
+
+def test_a_test_messages_web_and_pdf_links_are_marked_and_nothing_else() -> None:
+    base = "https://news.example.org/issues/2024-05-02-a-small-seminar/"
+    issue = small_issue(
+        html=(
+            f'<a href="{base}">web</a> <a href="{base}newsletter.pdf">pdf</a> '
+            f'<img src="{base}assets/photo.png"> <a href="{base}other/">other</a>'
+        ),
+        text=f"View online: {base}\nDownload PDF: {base}newsletter.pdf\n",
+        language="ur",
+    )
+    api = MessageFactory(source(issue=issue), key=KEY, raw=False).for_test()
+    marked = api.source.issue
+    assert marked.html == (
+        f'<a href="{base}?test=ur">web</a> <a href="{base}newsletter.pdf?test=ur">pdf</a> '
+        f'<img src="{base}assets/photo.png"> <a href="{base}other/">other</a>'
+    )
+    assert (
+        marked.text == f"View online: {base}?test=ur\nDownload PDF: {base}newsletter.pdf?test=ur\n"
+    )

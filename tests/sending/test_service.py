@@ -3,6 +3,7 @@ store (SQLite and PostgreSQL) and a real SMTP server (aiosmtpd) on loopback."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from newsletter.core.errors import NewsletterError
+from newsletter.core.errors import NewsletterError, TokenError
+from newsletter.core.tokens import verify
 from newsletter.sending.marks import MarkFile, marks_folder, marks_path
 from newsletter.sending.service import PAUSED_BY_STAFF, CampaignService, Progress, StopRequest
 from newsletter.store.campaigns import (
@@ -143,6 +145,75 @@ def test_a_test_message_goes_to_one_address_and_is_recorded_nowhere(
     message = message_from_bytes(mailbox.accepted[1].data, policy=policy.SMTP)
     assert message["To"] == "Test Recipient <Editor@example.org>"
     assert campaigns_in(current_engine()) == 0
+
+
+def test_a_test_message_is_marked_and_its_links_touch_no_subscriber(
+    db: str, mailbox: Mailbox, port: int
+) -> None:
+    populated_list(LIST, active=3)
+    service = service_for(port)
+    audience = service.audience(LIST)
+    with service.draft(small_issue(), audience) as draft:
+        draft.send_test("editor@example.org")
+        # The dry run's sample stays what the first reader would get.
+        sample = message_from_bytes(draft.sample() or b"", policy=policy.SMTP)
+    assert sample["Subject"] == "A Small Seminar"
+    message = message_from_bytes(mailbox.accepted[0].data, policy=policy.SMTP)
+    assert message["Subject"] == "[Test] A Small Seminar"
+    key = service.settings.signing_key()
+    part = message.get_body(("html",))
+    assert part is not None
+    html = part.get_content()
+    links = re.findall(r'href="https?://[^"]+/([upf])/([^"]+)"', html)
+    header = re.findall(r"<https?://[^>]+/(u)/([^>]+)>", message["List-Unsubscribe"])
+    assert sorted(purpose for purpose, _ in links) == ["f", "p", "u"]
+    for purpose, text in [*links, *header]:
+        token = verify(key, text, purpose, test=True)
+        assert (token.subscriber_id, token.list_id, token.test) == (0, audience.id, True)
+        # No real link accepts it.
+        with pytest.raises(TokenError):
+            verify(key, text, purpose)
+
+
+def test_a_test_message_speaks_the_issues_language(db: str, mailbox: Mailbox, port: int) -> None:
+    service = service_for(port)
+    issue = small_issue(subject="سیمینار", language="ur", direction="rtl")
+    with service.draft(issue) as draft:
+        draft.send_test("editor@example.org")
+    message = message_from_bytes(mailbox.accepted[0].data, policy=policy.SMTP)
+    assert message["Subject"] == "[ٹیسٹ] سیمینار"
+
+
+def test_earlier_sends_say_whether_the_issue_went_to_the_list_and_to_whom(
+    db: str, mailbox: Mailbox, port: int
+) -> None:
+    service = service_for(port)
+    audience, first = campaign_to(service, 3)
+    members = service.audience(LIST)
+    # Made but not sent yet: it did not go out.
+    assert service.earlier_sends(small_issue(), members).sent_before is False
+    service.run(first)
+    with session_scope(current_engine(), write=True) as session:
+        subscribe(session, members.id, "new@example.net", source="test")
+        # One earlier recipient is now on a second list as well.
+        other = session.query(MailingList).filter_by(name=f"{LIST}-other").one().id
+        subscribe(session, other, audience.eligible[0], source="test")
+    members = service.audience(LIST)
+
+    again = service.earlier_sends(small_issue(), members)
+
+    assert (again.campaigns, again.recipients) == (1, 3)
+    assert again.last_at is not None
+    # Another list: the issue did not go to it, but one of its members got it already.
+    elsewhere = service.earlier_sends(small_issue(), service.audience(f"{LIST}-other"))
+    assert (elsewhere.sent_before, elsewhere.recipients) == (False, 1)
+    # Another issue went nowhere.
+    other_issue = small_issue(slug="2024-06-01-another-seminar")
+    assert service.earlier_sends(other_issue, members).recipients == 0
+    # A second send counts as one more campaign; the recipients are still counted once.
+    service.run(service.create(small_issue(), members, "smtp"))
+    twice = service.earlier_sends(small_issue(), service.audience(LIST))
+    assert (twice.campaigns, twice.recipients) == (2, 4)
 
 
 # A campaign

@@ -9,6 +9,7 @@ from newsletter.store.lists import (
     list_summaries,
     list_summary,
     set_list_language,
+    update_list,
 )
 from newsletter.store.models import MembershipStatus, SuppressionReason
 from newsletter.store.subscriptions import subscribe, suppress, unsubscribe
@@ -79,3 +80,39 @@ def test_a_list_speaks_english_unless_given_a_language(db: str) -> None:
     with session_scope() as session:
         assert get_list(session, "members").language == "ar"
         assert get_list(session, "urdu").language is None
+
+
+def test_a_list_is_renamed_and_given_a_public_name(db: str) -> None:
+    members, press = new_list("members"), new_list("press")
+    with session_scope(write=True) as session:
+        renamed = update_list(
+            session,
+            members,
+            name=" staff ",
+            public_name="  Institute staff news ",
+            description="Monthly, for everyone at the institute",
+            language="ur",
+        )
+        assert renamed.shown_name == "Institute staff news"
+        with pytest.raises(DuplicateListError):
+            update_list(session, press, name="staff", public_name="", description="", language="")
+        with pytest.raises(StoreError, match="language tag"):
+            update_list(session, press, name="press", public_name="", description="", language="?")
+        with pytest.raises(StoreError, match="at most 200"):
+            update_list(
+                session, press, name="press", public_name="x" * 201, description="", language=""
+            )
+    with session_scope() as session:
+        # The internal name is the key the CLI looks lists up by.
+        found = get_list(session, "staff")
+        assert (found.public_name, found.language) == ("Institute staff news", "ur")
+        assert get_list(session, "press").shown_name == "press"
+        summary = list_summary(session, members)
+    assert summary is not None and summary.public_name == "Institute staff news"
+
+
+def test_a_public_name_can_be_given_at_creation(db: str) -> None:
+    with session_scope(write=True) as session:
+        created = create_list(session, "members", public_name="Seminar news")
+        blank = create_list(session, "press", public_name=" ")
+    assert (created.public_name, blank.public_name) == ("Seminar news", None)

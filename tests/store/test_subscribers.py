@@ -2,9 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.store.errors import UnknownSubscriberError
-from newsletter.store.models import EventKind
-from newsletter.store.subscribers import find_subscriber, subscriber_details
+from newsletter.store.errors import StoreError, UnknownSubscriberError
+from newsletter.store.models import EventKind, MembershipStatus
+from newsletter.store.subscribers import (
+    find_subscriber,
+    search_subscribers,
+    subscriber_details,
+    update_subscriber,
+)
 from newsletter.store.subscriptions import subscribe, unsubscribe
 from tests.store.databases import session_scope
 from tests.store.helpers import SAMPLE, new_list, run_import
@@ -42,3 +47,72 @@ def test_details_gather_lists_suppression_and_events(db: str) -> None:
         EventKind.SUBSCRIBED,
     ]
     assert [list_name for _, list_name in details.events] == [None, "press", "members"]
+
+
+def test_search_matches_address_or_name_in_any_case(db: str) -> None:
+    members, press = new_list("members"), new_list("press")
+    with session_scope(write=True) as session:
+        subscribe(session, members, "anna@example.org", name="Anna Khan", source="test")
+        subscribe(session, press, "anna@example.org", source="test")
+        subscribe(session, members, "bob@example.org", name="Bob", source="test")
+        subscribe(session, members, "100%@example.org", name="Percent", source="test")
+    with session_scope() as session:
+        by_name = search_subscribers(session, "KHAN")
+        by_address = search_subscribers(session, "@EXAMPLE")
+        literal = search_subscribers(session, "%")
+        newest = search_subscribers(session, "", limit=2)
+        in_press = search_subscribers(session, "", list_id=press)
+    assert [(f.email, f.name) for f in by_name] == [("anna@example.org", "Anna Khan")]
+    assert by_name[0].lists == [
+        ("members", MembershipStatus.ACTIVE),
+        ("press", MembershipStatus.ACTIVE),
+    ]
+    assert [f.email for f in by_address] == [
+        "100%@example.org",
+        "anna@example.org",
+        "bob@example.org",
+    ]
+    assert [f.email for f in literal] == ["100%@example.org"]
+    assert [f.email for f in newest] == ["100%@example.org", "bob@example.org"]
+    assert [f.email for f in in_press] == ["anna@example.org"]
+
+
+def test_an_edit_changes_name_and_attributes_and_is_in_the_history(db: str) -> None:
+    members = new_list("members")
+    with session_scope(write=True) as session:
+        anna = subscribe(
+            session,
+            members,
+            "anna@example.org",
+            name="Anna",
+            attributes={"city": "Lahore", "org": "IPS"},
+            source="test",
+        )
+    with session_scope(write=True) as session:
+        changed = update_subscriber(
+            session,
+            anna.subscriber_id,
+            name=" Anna Khan ",
+            attributes={"city": "Karachi", "title": "Dr"},
+            source="staff",
+            detail="comms@example.org",
+        )
+        unchanged = update_subscriber(
+            session,
+            anna.subscriber_id,
+            name="Anna Khan",
+            attributes={"city": "Karachi", "title": "Dr"},
+            source="staff",
+        )
+        with pytest.raises(StoreError, match="needs a name"):
+            update_subscriber(
+                session, anna.subscriber_id, name="", attributes={" ": "x"}, source="staff"
+            )
+    assert (changed, unchanged) == (True, False)
+    with session_scope() as session:
+        details = subscriber_details(session, "anna@example.org")
+    assert details.subscriber.name == "Anna Khan"
+    assert details.subscriber.attributes == {"city": "Karachi", "title": "Dr"}
+    event, _ = details.events[0]
+    assert event.kind == EventKind.EDITED
+    assert event.detail == "changed name, city, org, title (comms@example.org)"

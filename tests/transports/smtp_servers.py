@@ -8,6 +8,7 @@ throwaway CA and a server certificate for 127.0.0.1 with the `cryptography` pack
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import socket
@@ -48,6 +49,10 @@ class Mailbox:
         self.sessions = 0
         self.quits = 0
         self._lock = threading.Lock()
+        # When set, the message after this many accepted ones waits for `released`: a
+        # test can then look at a send caught half-way, whatever the machine's speed.
+        self.hold_after: int | None = None
+        self.released = threading.Event()
 
     def _rule(self, address: str, stage: str) -> str | None:
         with self._lock:
@@ -88,6 +93,8 @@ class Mailbox:
             return "421 closing"
         if reply:
             return reply
+        if self.hold_after is not None and len(self.accepted) >= self.hold_after:
+            await asyncio.get_running_loop().run_in_executor(None, self.released.wait, 60)
         with self._lock:
             self.accepted.append(
                 Accepted(

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 import newsletter.store.bounces
 import newsletter.store.campaigns
 import newsletter.store.forwards
+import newsletter.store.issues
 import newsletter.store.optin
 import newsletter.store.staff  # noqa: F401
 from newsletter.store.models import Base

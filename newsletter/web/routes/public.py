@@ -17,6 +17,7 @@ from newsletter.web.db import reading
 from newsletter.web.pages import error_page, render
 from newsletter.web.pdf_cache import cached_pdf
 from newsletter.web.security import ISSUE_CSP
+from newsletter.web.test_links import not_published_page
 
 router = APIRouter()
 
@@ -48,11 +49,12 @@ def archive_without_slash(ctx: WebContext = Depends(get_context)) -> Response:
 
 
 @router.get("/issues/{slug}/")
-def web_version(slug: str, ctx: WebContext = Depends(get_context)) -> Response:
+def web_version(slug: str, test: str = "", ctx: WebContext = Depends(get_context)) -> Response:
+    """`test`: the link is a test message's (newsletter.web.test_links), `test` its language."""
     with reading(ctx) as session:
         issue = issues.by_slug(session, slug)
         if issue is None:
-            return _no_such_issue(ctx)
+            return not_published_page(ctx, test) if test else _no_such_issue(ctx)
         html = issues.web_html(session, issue)
     return HTMLResponse(html, headers=_ISSUE_HEADERS)
 
@@ -66,11 +68,11 @@ def web_version_without_slash(slug: str, ctx: WebContext = Depends(get_context))
 
 
 @router.get("/issues/{slug}/newsletter.pdf")
-def pdf(slug: str, ctx: WebContext = Depends(get_context)) -> Response:
+def pdf(slug: str, test: str = "", ctx: WebContext = Depends(get_context)) -> Response:
     with reading(ctx) as session:
         issue = issues.by_slug(session, slug)
         if issue is None:
-            return _no_such_issue(ctx)
+            return not_published_page(ctx, test) if test else _no_such_issue(ctx)
 
     def render_it() -> bytes:
         with reading(ctx) as session:

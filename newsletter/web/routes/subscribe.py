@@ -117,7 +117,7 @@ def _subscribe(ctx: WebContext, list_name: str, form: Form, ip: str) -> HTMLResp
             lang=lang,
         )
     # Whether the address is new, active or suppressed is looked at only after the answer.
-    list_name, lang = mailing_list.name, of_list(mailing_list)
+    list_name, lang = mailing_list.shown_name, of_list(mailing_list)
     ctx.outbox.submit(
         f"confirm the sign-up of {signup.email}",
         lambda: _confirm_later(ctx, signup, signup_limits, list_name, lang),
@@ -217,9 +217,10 @@ def _form(
         ctx,
         "subscribe.html",
         {
-            "title": lang.gettext("Subscribe to %(list)s") % {"list": mailing_list.name},
+            "title": lang.gettext("Subscribe to %(list)s") % {"list": mailing_list.shown_name},
             "state": "form",
-            "list_name": mailing_list.name,
+            "list_key": mailing_list.name,
+            "list_name": mailing_list.shown_name,
             "list_description": mailing_list.description,
             "email": email,
             "name": name,
@@ -238,7 +239,7 @@ def _thanks(ctx: WebContext, mailing_list: MailingList, email: str) -> HTMLRespo
         {
             "title": lang.gettext("Please check your inbox"),
             "state": "thanks",
-            "list_name": mailing_list.name,
+            "list_name": mailing_list.shown_name,
             "email": email,
         },
         lang=lang,
@@ -265,7 +266,7 @@ def _confirm_view(
             "title": lang.gettext(titles[state]),
             "state": state,
             "email": target.subscriber.email,
-            "list_name": mailing_list.name if mailing_list is not None else "",
+            "list_name": mailing_list.shown_name if mailing_list is not None else "",
             "token": token,
             "preferences_token": fresh_token(ctx, target, "p"),
         },

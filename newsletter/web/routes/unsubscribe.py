@@ -172,7 +172,7 @@ def _unsubscribe_view(
             "title": lang.gettext(_TITLES[state]),
             "state": state,
             "email": target.subscriber.email,
-            "list_name": mailing_list.name if mailing_list is not None else "",
+            "list_name": mailing_list.shown_name if mailing_list is not None else "",
             "token": token,
             "preferences_token": fresh_token(ctx, target, "p"),
             "can_resubscribe": target.membership is not None and reason in (None, "unsubscribed"),
@@ -298,7 +298,7 @@ def _preferences_view(
     choices = [
         _Choice(
             id=mailing_list.id,
-            name=mailing_list.name,
+            name=mailing_list.shown_name,
             description=mailing_list.description,
             checked=membership.status == MembershipStatus.ACTIVE and not suppressed,
             unconfirmed=membership.status == MembershipStatus.UNCONFIRMED,

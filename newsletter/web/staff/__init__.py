@@ -16,7 +16,17 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from newsletter.web.context import WebContext
-from newsletter.web.staff import home, lists, login, preview, sending
+from newsletter.web.staff import (
+    editor,
+    home,
+    list_settings,
+    lists,
+    login,
+    merge_tools,
+    preview,
+    sending,
+    subscribers,
+)
 from newsletter.web.staff.context import LoginRequired, login_redirect, render, staff
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -36,7 +46,7 @@ def staff_app(ctx: WebContext) -> FastAPI:
     app.state.context = ctx
     app.include_router(login.router)
     protected = APIRouter(dependencies=[Depends(staff)])
-    for module in (home, preview, lists, sending):
+    for module in (home, editor, preview, lists, list_settings, subscribers, sending, merge_tools):
         protected.include_router(module.router)
     app.include_router(protected)
     app.mount("/static", StaticFiles(directory=STATIC), name="staff-static")

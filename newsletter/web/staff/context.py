@@ -171,11 +171,16 @@ class StaffForm:
         return self.values.get(name, default)
 
 
-async def read_form(request: Request, *, max_file: int = 0) -> StaffForm:
-    """The posted form, or 400; files only when `max_file` allows them (bytes each)."""
+async def read_form(
+    request: Request, *, max_file: int = 0, max_files: int = 1, max_fields: int = MAX_FIELDS
+) -> StaffForm:
+    """The posted form, or 400; up to `max_files` files only when `max_file` allows them
+    (bytes each)."""
     try:
         parsed = await request.form(
-            max_files=1 if max_file else 0, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_SIZE
+            max_files=max_files if max_file else 0,
+            max_fields=max_fields,
+            max_part_size=MAX_FIELD_SIZE,
         )
     except Exception as exc:  # starlette and python-multipart raise several kinds
         raise HTTPException(400, "The form could not be read.") from exc
@@ -193,9 +198,16 @@ async def read_form(request: Request, *, max_file: int = 0) -> StaffForm:
     return StaffForm(values, files)
 
 
-async def checked_form(request: Request, who: Staff, *, max_file: int = 0) -> StaffForm:
+async def checked_form(
+    request: Request,
+    who: Staff,
+    *,
+    max_file: int = 0,
+    max_files: int = 1,
+    max_fields: int = MAX_FIELDS,
+) -> StaffForm:
     """The posted form, if it carries this session's CSRF token; 403 otherwise."""
-    form = await read_form(request, max_file=max_file)
+    form = await read_form(request, max_file=max_file, max_files=max_files, max_fields=max_fields)
     ctx = get_context(request)
     if not cookies.csrf_valid(ctx.key, who.session, form.get("csrf")):
         raise HTTPException(403, "The form had expired or did not come from this site.")

@@ -3,7 +3,8 @@
 The page frames the email three times (desktop width, phone width, dark mode) from
 `/preview/email`, which serves only the composed message with a CSP that lets nothing run
 and lets only our own pages frame it; the frames are sandboxed as well. The page polls
-`/preview/version` and reloads when the record file changes.
+`/preview/version` and reloads when the record file changes. With `subscriber=ADDRESS` the
+page and its frames show that subscriber's copy (newsletter.web.staff.readers).
 """
 
 from __future__ import annotations
@@ -19,15 +20,12 @@ from newsletter.core.settings import Settings
 from newsletter.web.context import get_context
 from newsletter.web.staff import records
 from newsletter.web.staff.context import STAFF_HEADERS, Staff, base, checked_form, render, staff
-from newsletter.web.staff.previewing import dark, preview
+from newsletter.web.staff.previewing import EMAIL_CSP, dark, preview
+from newsletter.web.staff.readers import choose
 from newsletter.web.staff.spam import spam_score
 
 router = APIRouter()
 
-EMAIL_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; font-src https: data:; "
-    "form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
-)
 _EMAIL_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": EMAIL_CSP,
@@ -43,13 +41,24 @@ def _path(request: Request, record: str) -> Path:
 
 
 @router.get("/preview")
-async def preview_page(request: Request, record: str = "", who: Staff = Depends(staff)) -> Response:
-    settings = get_context(request).settings
+async def preview_page(
+    request: Request, record: str = "", subscriber: str = "", who: Staff = Depends(staff)
+) -> Response:
+    ctx = get_context(request)
+    if record.startswith("issue:"):
+        # A version saved in the editor is previewed in the editor (the send pages link
+        # back here with their record).
+        from newsletter.web.staff.editor import editor_of_version
+
+        return editor_of_version(ctx, record.removeprefix("issue:"))
+    settings = ctx.settings
     choices = records.available(settings)
     values = _page_values(settings, choices, record)
+    chosen = await run_in_threadpool(choose, ctx, subscriber)
+    values["chosen"] = chosen
     if record:
         path = _path(request, record)
-        shown = await run_in_threadpool(preview, settings, path)
+        shown = await run_in_threadpool(preview, settings, path, chosen.reader)
         values["shown"] = shown
         values["label"] = next((c.label for c in choices if c.id == record), path.name)
         if shown.ok:
@@ -70,13 +79,18 @@ def _page_values(
         "shown": None,
         "spam": None,
         "refused": None,
+        "chosen": None,
     }
 
 
 @router.get("/preview/email")
-async def preview_email(request: Request, record: str, mode: str = "light") -> Response:
+async def preview_email(
+    request: Request, record: str, mode: str = "light", subscriber: str = ""
+) -> Response:
     path = _path(request, record)
-    shown = await run_in_threadpool(preview, get_context(request).settings, path)
+    ctx = get_context(request)
+    chosen = await run_in_threadpool(choose, ctx, subscriber)
+    shown = await run_in_threadpool(preview, ctx.settings, path, chosen.reader)
     if not shown.ok:
         raise HTTPException(404, "The record has problems; there is no email to show.")
     html = dark(shown.html) if mode == "dark" else shown.html

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from newsletter.core.durations import finish_time, took
 from newsletter.store.campaigns import (
     Campaign,
     CampaignSummary,
@@ -38,6 +39,14 @@ class CampaignReport:
     @property
     def failed(self) -> int:
         return self.summary.counts[DeliveryState.FAILED]
+
+    @property
+    def finished_at(self) -> str:
+        return finish_time(self.summary.finished_at)
+
+    @property
+    def took(self) -> str:
+        return took(self.summary.created_at, self.summary.finished_at)
 
 
 def since_counts(session: Session) -> dict[int, dict[EventKind, int]]:

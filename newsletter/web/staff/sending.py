@@ -16,15 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from newsletter.core.errors import NewsletterError, RecordError
 from newsletter.core.settings import Settings
+from newsletter.issue import merge_fields
+from newsletter.issue.merge_fields import MergeField
 from newsletter.issue.model import Issue
+from newsletter.mail.factory import Addressee
 from newsletter.sending.service import CampaignProgress, CampaignService
 from newsletter.store.addresses import InvalidAddress
+from newsletter.store.attributes import attribute_labels
 from newsletter.store.campaigns import (
     CampaignStateError,
     UnknownCampaignError,
@@ -36,6 +41,7 @@ from newsletter.web.context import WebContext, get_context
 from newsletter.web.db import reading, write_turn
 from newsletter.web.staff import records
 from newsletter.web.staff.context import STAFF_HEADERS, Staff, base, checked_form, render, staff
+from newsletter.web.staff.readers import choose
 from newsletter.web.staff.senders import senders
 
 router = APIRouter()
@@ -45,13 +51,48 @@ router = APIRouter()
 class Composed:
     issue: Issue
     problems: list[str]
+    # The saved issue version it was composed from, if it was (newsletter.store.issues).
+    version_id: int | None = None
 
 
-def _record(request: Request, record: str) -> Path:
+@dataclass(frozen=True)
+class SavedIssue:
+    """`issue:<version id>`: an issue version saved in the editor, sent as it was saved."""
+
+    version_id: int
+    name: str
+
+
+def _record(request: Request, record: str) -> Path | SavedIssue:
+    if record.startswith("issue:"):
+        return _saved_issue(get_context(request), record.removeprefix("issue:"))
     try:
         return records.resolve(get_context(request).settings, record)
     except records.UnknownRecord:
         raise HTTPException(404, "There is no such record.") from None
+
+
+def _saved_issue(ctx: WebContext, version_id: str) -> SavedIssue:
+    from newsletter.store.issues import IssueVersion
+
+    with reading(ctx) as session:
+        version = session.get(IssueVersion, int(version_id)) if version_id.isdigit() else None
+        if version is None:
+            raise HTTPException(404, "There is no such issue version.")
+        title = str(version.record.get("title", ""))
+        return SavedIssue(version.id, f"{title} (version {version.number})")
+
+
+def compose_saved(settings: Settings, engine: Engine, version_id: int) -> Composed:
+    """The issue as the editor saved it in that version, with the composer's warnings."""
+    from newsletter.compose.from_file import compose_loaded
+    from newsletter.store.engine import session_scope
+    from newsletter.store.issues import version_by_id
+
+    with session_scope(engine) as session:
+        saved = version_by_id(session, version_id)
+    issue, problems = compose_loaded(settings, saved.loaded())
+    return Composed(issue, [str(problem) for problem in problems], version_id)
 
 
 def compose_record(settings: Settings, path: Path) -> Composed:
@@ -62,9 +103,15 @@ def compose_record(settings: Settings, path: Path) -> Composed:
     return Composed(issue, [str(problem) for problem in problems])
 
 
-async def _composed(request: Request, path: Path) -> Composed:
+async def _composed(request: Request, path: Path | SavedIssue) -> Composed:
+    ctx = get_context(request)
+    if isinstance(path, SavedIssue):
+        try:
+            return await run_in_threadpool(compose_saved, ctx.settings, ctx.engine, path.version_id)
+        except NewsletterError as exc:
+            raise HTTPException(400, str(exc)) from None
     try:
-        return await run_in_threadpool(compose_record, get_context(request).settings, path)
+        return await run_in_threadpool(compose_record, ctx.settings, path)
     except RecordError as exc:
         problems = "; ".join(p.replace(str(path), path.name) for p in exc.problems)
         raise HTTPException(400, f"The record has problems: {problems}") from None
@@ -92,9 +139,10 @@ async def test_message(request: Request, who: Staff = Depends(staff)) -> Respons
     path = _record(request, record)
     composed = await _composed(request, path)
     ctx = get_context(request)
+    chosen = await run_in_threadpool(choose, ctx, form.get("subscriber"))
     try:
         email, detail = await run_in_threadpool(
-            _send_test, ctx, composed.issue, form.get("address")
+            _send_test, ctx, composed.issue, form.get("address"), chosen.reader
         )
     except InvalidAddress as exc:
         raise HTTPException(400, f"That is not an email address: {exc}") from None
@@ -108,9 +156,11 @@ async def test_message(request: Request, who: Staff = Depends(staff)) -> Respons
     )
 
 
-def _send_test(ctx: WebContext, issue: Issue, address: str) -> tuple[str, str]:
+def _send_test(
+    ctx: WebContext, issue: Issue, address: str, reader: Addressee | None
+) -> tuple[str, str]:
     with campaigns(ctx).draft(issue) as draft:
-        email, outcome = draft.send_test(address)
+        email, outcome = draft.send_test(address, reader)
     if outcome.status is not Status.SENT:
         raise NewsletterError(f"to {email}: {outcome.status.value}: {outcome.detail}")
     return email, f"{draft.transport.name}: {outcome.detail}"
@@ -189,8 +239,20 @@ async def send_page(
         problems=composed.problems,
         transport=_transport_name(ctx),
         once=secrets.token_urlsafe(16),
+        # A second send of the issue is the staff's to choose, knowingly.
+        earlier=await run_in_threadpool(campaigns(ctx).earlier_sends, composed.issue, summary),
+        unfilled=await run_in_threadpool(_unfilled, ctx, composed.issue, list_id),
     )
     return render(request, "send.html", values, who=who)
+
+
+def _unfilled(ctx: WebContext, issue: Issue, list_id: int) -> list[MergeField]:
+    """The issue's merge fields that nobody on the list has a value for."""
+    fields = merge_fields.fields_of(issue.subject, issue.html)
+    if not fields:
+        return []
+    with reading(ctx) as session:
+        return merge_fields.unfilled(fields, attribute_labels(session, list_id))
 
 
 @router.post("/send")
@@ -219,7 +281,9 @@ async def send(request: Request, who: Staff = Depends(staff)) -> Response:
     if (earlier := submissions.campaign(once)) is not None:
         return _redirect(ctx, f"/campaigns/{earlier}")
     service = campaigns(ctx)
-    campaign_id = service.create(composed.issue, summary, transport_name)
+    campaign_id = service.create(
+        composed.issue, summary, transport_name, issue_version_id=composed.version_id
+    )
     submissions.remember(once, campaign_id)
     senders.start(service, campaign_id)
     return _redirect(ctx, f"/campaigns/{campaign_id}")

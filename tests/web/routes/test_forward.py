@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -11,12 +12,13 @@ from newsletter.issue.model import Issue
 from newsletter.store.models import SuppressionReason
 from newsletter.store.subscriptions import suppress
 from newsletter.web.context import Limits
-from tests.compose.helpers import compose
+from tests.compose.helpers import compose, make_record
 from tests.store.databases import session_scope
 from tests.transports.smtp_servers import Mailbox
 from tests.web.helpers import (
     Member,
     body,
+    example_issue,
     form_action,
     new_campaign,
     new_list,
@@ -191,3 +193,64 @@ def test_an_issue_with_inline_images_is_forwarded_with_them(
     images = [part for part in message.walk() if part.get_content_maintype() == "image"]
     assert [part["Content-ID"] for part in images] == ["<speaker-1.png@newsletter>"]
     assert 'src="cid:speaker-1.png@newsletter"' in body(message, "html")
+
+
+def _footer(part: str) -> str:
+    """What follows the issue's own footer (the brand's postal address)."""
+    return part[part.rindex("Islamabad") :]
+
+
+def test_the_friends_copy_has_a_footer_for_the_friend(client: TestClient, mailbox: Mailbox) -> None:
+    _, url = _setup()
+
+    assert client.post(url, data={"email": "friend@example.org"}).status_code == 200
+
+    message = parse(mailbox.accepted[0].data)
+    for part in (body(message, "html"), body(message, "plain")):
+        footer = _footer(part)
+        # The forwarder is named once, in the banner ("... sent you this newsletter"),
+        # never as the one who "is subscribed".
+        assert part.count("ana@example.org") == 1
+        assert "is subscribed" not in part and "You received this because" not in part
+        # Subscribe, not the dead links of someone else's subscription.
+        assert "Subscribe" in footer and "http://127.0.0.1:8000/subscribe/members" in footer
+        assert f"http://127.0.0.1:8000/issues/{SLUG}/newsletter.pdf" in footer
+        assert "A reader of MUSLIM Institute sent you this copy." in footer
+        for gone in ("Unsubscribe", "Send to a friend", "Manage preferences"):
+            assert gone not in footer
+    # Nothing of the marks the composer left for it.
+    assert "nl:personal" not in body(message, "html")
+
+
+def test_an_urdu_friends_copy_has_its_footer_in_urdu(client: TestClient, mailbox: Mailbox) -> None:
+    _, url = _setup(issue=compose(make_record(language="ur", title="پانی اور امن")))
+
+    assert client.post(url, data={"email": "friend@example.org"}).status_code == 200
+
+    message = parse(mailbox.accepted[0].data)
+    for part in (body(message, "html"), body(message, "plain")):
+        footer = _footer(part)
+        assert "کے ایک قاری نے آپ کو یہ کاپی بھیجی ہے" in footer
+        assert "سبسکرائب کریں" in footer
+        for english in ("Subscribe", "Webversion", "A reader of"):
+            assert english not in footer
+
+
+def test_a_template_without_the_marks_keeps_its_footer(
+    client: TestClient, mailbox: Mailbox
+) -> None:
+    """An override template that does not mark the recipient's part: the footer stays, its
+    links lead nowhere personal, as before."""
+    issue = example_issue()
+    unmarked = dataclasses.replace(
+        issue,
+        html=re.sub(r"<!--/?nl:personal-->", "", issue.html),
+        text=issue.text.replace("__NL_UNSUBSCRIBE_URL__", "http://127.0.0.1:8000/issues/"),
+    )
+    _, url = _setup(issue=unmarked)
+
+    assert client.post(url, data={"email": "friend@example.org"}).status_code == 200
+
+    html = body(parse(mailbox.accepted[0].data), "html")
+    assert "You received this because" in html
+    assert not re.search(r"/[upfc]/[A-Za-z0-9_-]+\.", html)

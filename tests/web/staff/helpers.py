@@ -28,8 +28,39 @@ GET_ROUTES = [
     "/staff/campaigns",
     "/staff/lists",
     "/staff/lists/1/export.csv",
+    "/staff/issues",
+    "/staff/issues/new",
+    "/staff/issues/1",
+    "/staff/issues/1/versions",
+    "/staff/issues/1/export.zip",
+    "/staff/issues/1/record.yaml",
+    "/staff/issues/1/photos/a.jpg",
+    "/staff/issues/preview/email?key=k",
+    "/staff/lists/new",
+    "/staff/lists/1",
+    "/staff/subscribers",
+    "/staff/subscribers/1",
+    "/staff/subscribers/1/erase",
 ]
-POST_ROUTES = ["/staff/logout", "/staff/preview/upload", "/staff/lists/1/import"]
+POST_ROUTES = [
+    "/staff/logout",
+    "/staff/preview/upload",
+    "/staff/lists/1/import",
+    "/staff/issues/new",
+    "/staff/issues/1",
+    "/staff/issues/preview",
+    "/staff/issues/import",
+    "/staff/issues/1/duplicate",
+    "/staff/issues/1/delete",
+    "/staff/issues/1/versions/1/restore",
+    "/staff/lists/new",
+    "/staff/lists/1",
+    "/staff/subscribers/new",
+    "/staff/subscribers/1/edit",
+    "/staff/subscribers/1/lists",
+    "/staff/subscribers/1/unsubscribe",
+    "/staff/subscribers/1/erase",
+]
 
 
 @dataclass

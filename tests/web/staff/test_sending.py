@@ -20,6 +20,7 @@ from newsletter.store.subscriptions import subscribe
 from newsletter.web import create_app
 from newsletter.web.staff.senders import senders
 from tests.sending.helpers import FROM, populated_list
+from tests.store.databases import current_engine
 from tests.transports.smtp_servers import Mailbox
 from tests.web.helpers import new_campaign, parse, rows
 from tests.web.staff.helpers import CLIENT_IP, EMAIL, PASSWORD, csrf_of, logged_in, login
@@ -145,7 +146,9 @@ def test_a_test_message_goes_to_one_address_only(client: TestClient, mailbox: Ma
     assert "A test message went to <strong>QA@example.org</strong>" in response.text
     assert mailbox.recipients() == ["QA@example.org"]
     message = parse(mailbox.accepted[0].data)
-    assert message["Subject"] == SUBJECT
+    # Folded after "Subject:" (the stdlib's folding of a line just over 78 characters),
+    # which Python's parser reads as a leading space.
+    assert message["Subject"].lstrip() == f"[Test] {SUBJECT}"
     assert message["To"] == "Test Recipient <QA@example.org>"
     # Like `send --test-to`: no campaign, no delivery.
     assert _campaigns() == 0
@@ -210,14 +213,22 @@ def test_the_rate_and_time_left_show_while_sending(
 ) -> None:
     token = logged_in(client)
     audience = populated_list(active=40)
-    campaign_id = _start(client, token, audience.id)
-    deadline = time.monotonic() + 10
-    while (data := _progress(client, campaign_id))["sent"] == 0 or data["rate"] == 0:
-        assert time.monotonic() < deadline, data
-        time.sleep(0.05)
+    # The last message is held, so the page is seen mid-send on any machine (polling a
+    # free-running send could first see it after its last message). Every batch before
+    # the last one (at most 25 each) is settled by then, and the last is still to go.
+    mailbox.hold_after = 39
+    try:
+        campaign_id = _start(client, token, audience.id)
+        deadline = time.monotonic() + 30
+        while (data := _progress(client, campaign_id))["sent"] == 0 or data["rate"] == 0:
+            assert time.monotonic() < deadline, data
+            time.sleep(0.05)
+    finally:
+        mailbox.released.set()
     assert data["running"] is True
     assert data["status"] == "sending"
     assert 0 < data["rate"] <= 40
+    assert 10 <= data["left"] < 40
     assert data["seconds_left"] is not None and data["seconds_left"] > 0
     assert _settled(client, campaign_id)["sent"] == 40
 
@@ -325,3 +336,49 @@ def test_an_app_on_other_settings_sends_from_its_own_database_only(
     # The database the environment names saw none of it.
     assert _campaigns() == 0
     assert rows("SELECT count(*) FROM lists") == [(0,)]
+
+
+def test_a_finished_campaign_shows_when_it_finished_and_how_long_it_took(
+    client: TestClient, mailbox: Mailbox
+) -> None:
+    token = logged_in(client)
+    campaign_id = _start(client, token, populated_list(active=3).id)
+    sending_page = client.get(f"/staff/campaigns/{campaign_id}").text
+    # Filled in by the page's poll when it finishes, so it is there, hidden, from the start.
+    assert '<strong data-field="took">' in sending_page
+    data = _settled(client, campaign_id)
+    assert data["finished_at"].endswith(" UTC") and data["took"].endswith(" s")
+    done_page = client.get(f"/staff/campaigns/{campaign_id}").text
+    shown = re.search(r'<p id="finished" data-when-status="done cancelled">(.*?)</p>', done_page)
+    assert shown is not None, "the finish line is hidden or missing"
+    assert f'<strong data-field="finished_at">{data["finished_at"]}</strong>' in shown.group(1)
+    assert f'<strong data-field="took">{data["took"]}</strong>' in shown.group(1)
+    listed = client.get("/staff/campaigns").text
+    assert f"finished {data['finished_at']}, took {data['took']}" in listed
+
+
+def test_the_confirmation_warns_when_the_issue_already_went_to_the_list(
+    client: TestClient, mailbox: Mailbox
+) -> None:
+    token = logged_in(client)
+    audience = populated_list(active=3)
+    first = client.get(f"/staff/send?record={RECORD}&list={audience.id}")
+    assert 'id="sent-before"' not in first.text
+    _settled(client, _start(client, token, audience.id))
+    with session_scope(current_engine(), write=True) as session:
+        subscribe(session, audience.id, "new@example.net", source="test")
+        other = create_list(session, "guests").id
+        subscribe(session, other, audience.eligible[0], source="test")
+        subscribe(session, other, "guest@example.net", source="test")
+
+    again = client.get(f"/staff/send?record={RECORD}&list={audience.id}")
+
+    assert again.status_code == 200
+    assert "This issue already went to members" in again.text
+    assert '<strong id="already-received">3</strong> of its 4 recipients' in again.text
+    assert "Send again to 4 recipients" in again.text
+    # Another list: not sent to it, but one of its two recipients has it already.
+    guests = client.get(f"/staff/send?record={RECORD}&list={other}")
+    assert "already went" not in guests.text
+    assert '<strong id="already-received">1</strong> of the 2 recipients' in guests.text
+    assert "Send to 2 recipients" in guests.text
