@@ -14,6 +14,7 @@ from newsletter.cli import (  # noqa: F401
     serve,
     subscribers,
     users,
+    worker,
 )
 from newsletter.cli.root import app
 

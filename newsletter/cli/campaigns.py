@@ -1,4 +1,4 @@
-"""`newsletter campaigns`: list campaigns; pause, resume or cancel one.
+"""`newsletter campaigns`: list campaigns; pause, resume, cancel or wait for one.
 
 Each command is one call of the campaign service (newsletter.sending.service).
 `run_in_foreground` is shared with `newsletter send`: it runs a campaign with a progress
@@ -27,6 +27,7 @@ from newsletter.issue.merge_fields import as_written
 
 if TYPE_CHECKING:
     from newsletter.sending.service import (
+        CampaignProgress,
         CampaignService,
         ListedCampaign,
         Progress,
@@ -38,7 +39,7 @@ EXIT_PAUSED = 3
 EXIT_CANCELLED = 4
 
 campaigns_app = typer.Typer(
-    help="Campaigns: list them; pause, resume or cancel one.", no_args_is_help=True
+    help="Campaigns: list them; pause, resume, cancel or wait for one.", no_args_is_help=True
 )
 app.add_typer(campaigns_app, name="campaigns")
 
@@ -94,6 +95,105 @@ def resume(campaign_id: CampaignId) -> None:
     with store_errors():
         service = context.campaigns()
     raise typer.Exit(run_in_foreground(service, campaign_id, resume=True))
+
+
+@campaigns_app.command("wait")
+def wait(
+    campaign_id: CampaignId,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0, metavar="S", help="Give up after S seconds."),
+    ] = None,
+) -> None:
+    """Wait, with a progress bar, until a campaign sent elsewhere (by the workers) ends.
+
+    Exit status: 0 every delivery settled, 1 timed out, 2 no such campaign, 3 paused,
+    4 cancelled.
+    """
+    raise typer.Exit(_wait(campaign_id, timeout))
+
+
+# How often `campaigns wait` reads the campaign's figures.
+WAIT_INTERVAL = 0.25
+
+
+def _wait(campaign_id: int, timeout: float | None) -> int:
+    from newsletter.sending.progress import INTERRUPTED
+    from newsletter.store.campaigns import CampaignStatus, UnknownCampaignError
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with store_errors():
+        service = context.campaigns()
+        try:
+            progress = service.progress(campaign_id)
+        except UnknownCampaignError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            return 2
+        with _wait_bar(campaign_id) as show:
+            while True:
+                show(progress)
+                if progress.status not in (CampaignStatus.SENDING, INTERRUPTED):
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    typer.echo(
+                        f"timed out after {timeout:g} s: campaign {campaign_id} is still "
+                        f"{progress.status}, {progress.left} of {progress.total} left",
+                        err=True,
+                    )
+                    return 1
+                time.sleep(WAIT_INTERVAL)
+                progress = service.progress(campaign_id)
+    counts = (
+        f"sent {progress.sent}, failed {progress.failed}, skipped {progress.skipped}, "
+        f"left {progress.left}"
+    )
+    typer.echo(f"campaign {campaign_id} {progress.status}: {counts}")
+    if progress.status == CampaignStatus.DONE:
+        return 0
+    if progress.status == CampaignStatus.CANCELLED:
+        return EXIT_CANCELLED
+    typer.echo(f"paused: {progress.reason or 'no reason given'}", err=True)
+    typer.echo(f"resume with: newsletter campaigns resume {campaign_id}", err=True)
+    return EXIT_PAUSED
+
+
+@contextmanager
+def _wait_bar(campaign_id: int) -> Iterator[Callable[[CampaignProgress], None]]:
+    """The progress bar of `campaigns wait`, on stderr, from the database's figures."""
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn
+    from rich.progress import Progress as RichProgress
+
+    bar = RichProgress(
+        TextColumn(f"campaign {campaign_id}"),
+        BarColumn(),
+        TextColumn(
+            "sent {task.fields[sent]}  failed {task.fields[failed]}  left {task.fields[left]}"
+        ),
+        TextColumn("{task.fields[note]}"),
+        console=Console(stderr=True),
+    )
+    task = bar.add_task("wait", total=None, sent=0, failed=0, left=0, note="")
+
+    def show(progress: CampaignProgress) -> None:
+        note = f"{progress.rate:.0f} msg/s, {progress.time_left} left" if progress.rate else ""
+        if not progress.running and progress.left:
+            note = "waiting for a worker"
+        bar.update(
+            task,
+            total=progress.total,
+            completed=progress.done,
+            sent=progress.sent,
+            failed=progress.failed,
+            left=progress.left,
+            note=note,
+        )
+
+    bar.start()
+    try:
+        yield show
+    finally:
+        bar.stop()
 
 
 def run_in_foreground(service: CampaignService, campaign_id: int, *, resume: bool) -> int:

@@ -57,16 +57,29 @@ def send(
         Path | None,
         typer.Option("--sample-out", help="With --dry-run: write the sample message (.eml) here."),
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Record the campaign and hand it to the sending workers (newsletter worker) "
+            "instead of sending it here; needs NEWSLETTER_BROKER_URL.",
+        ),
+    ] = False,
 ) -> None:
     """Send RECORD to every eligible subscriber of a list (active, not suppressed, each
     address once), as a campaign that survives interruption.
 
     Exit status: 0 sent to everyone, 1 an error (nothing sent), 2 an invalid record,
     3 paused (an error storm such as a refused login, or Ctrl-C; see the reason, then
-    `newsletter campaigns resume ID`), 4 cancelled.
+    `newsletter campaigns resume ID`), 4 cancelled. With --queue: 0 once the campaign is
+    recorded and handed to the workers (follow it with `newsletter campaigns wait ID`).
     """
     if dry_run and test_to:
         _fail("--dry-run and --test-to do not go together")
+    if queue and (dry_run or test_to):
+        _fail("--queue sends to the list; it does not go with --dry-run or --test-to")
+    if queue:
+        _require_broker()
     try:
         service, issue, problems = _prepare(record, images)
         for problem in problems:
@@ -99,7 +112,31 @@ def send(
         campaign_id = service.create(issue, summary, draft.transport.name)
     typer.echo(f"campaign {campaign_id}")
     sys.stdout.flush()
+    if queue:
+        _enqueue(campaign_id)
+        return
     raise typer.Exit(run_in_foreground(service, campaign_id, resume=False))
+
+
+def _require_broker() -> None:
+    from newsletter.sending.worker import require_broker
+
+    try:
+        require_broker(context.settings(), "--queue")
+    except NewsletterError as exc:
+        _fail(str(exc))
+
+
+def _enqueue(campaign_id: int) -> None:
+    from newsletter.sending.worker import enqueue
+
+    try:
+        enqueue(context.settings(), campaign_id)
+    except NewsletterError as exc:
+        _fail(f"{exc}; send it here with: newsletter campaigns resume {campaign_id}")
+    typer.echo(
+        f"handed to the sending workers; follow it with: newsletter campaigns wait {campaign_id}"
+    )
 
 
 def _fail(message: str) -> None:

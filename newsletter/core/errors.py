@@ -34,6 +34,7 @@ means. tests/core/test_errors.py holds this drawing to the code, both ways.
     │   └── ErasureBusyError        store.erasure              an import holds them: erase later
     ├── LeaseHeldError              sending.lease              another runner sends the campaign
     ├── LeaseLostError              sending.lease              the lease was taken over: stop
+    ├── BrokerError                 sending.worker             no broker: not handed to workers
     ├── Rejected                    webhooks.reports           a webhook refused; see `status_code`
     │   ├── Malformed               webhooks.reports           400: not a report that can be read
     │   ├── Unauthenticated         webhooks.reports           403: the signature does not hold

@@ -199,6 +199,22 @@ class Settings(BaseSettings):
         description="Envelope sender (where bounces go); unset means the From address.",
     )
 
+    # Workers (newsletter.sending.worker): campaigns sent by Celery workers instead of the
+    # process that starts them.
+    broker_url: str = Field(
+        default="",
+        # It may carry a password.
+        repr=False,
+        description="Celery broker for sending workers: redis://host:port/db or "
+        "amqp://user:password@host:port/vhost; empty: every campaign is sent by the process "
+        "that starts it.",
+    )
+    broker_queue: str = Field(
+        default="newsletter-sending",
+        min_length=1,
+        description="The broker queue sending workers take campaigns from.",
+    )
+
     # The staff area (newsletter.web.staff): records to preview, logins and sessions.
     records_dir: Path = Field(
         default=Path("examples"), description="Folder of records the staff area offers."

@@ -173,3 +173,36 @@ def _sent(database: str) -> int:
         return int(row[0])
     finally:
         connection.close()
+
+
+def test_wait_ends_at_once_for_a_finished_campaign(db: str, mailbox: Mailbox) -> None:
+    campaign_id = new_campaign(populated_list(active=3))
+    assert run("resume", str(campaign_id)).exit_code == 0
+    result = run("wait", str(campaign_id))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        f"campaign {campaign_id} done: sent 3, failed 0, skipped 0, left 0"
+    )
+
+
+def test_wait_gives_up_at_its_timeout_and_says_so(sqlite_db: str) -> None:
+    # Nobody sends it: no worker runs.
+    campaign_id = new_campaign(populated_list(active=2))
+    result = run("wait", str(campaign_id), "--timeout", "0.3")
+    assert result.exit_code == 1
+    assert f"timed out after 0.3 s: campaign {campaign_id} is still interrupted" in result.stderr
+    assert "2 of 2 left" in result.stderr
+
+
+def test_wait_for_an_unknown_campaign_exits_2(sqlite_db: str) -> None:
+    result = run("wait", "99")
+    assert result.exit_code == 2
+    assert "99" in result.stderr
+
+
+def test_wait_reports_a_cancelled_campaign(sqlite_db: str) -> None:
+    campaign_id = new_campaign(populated_list(active=2))
+    assert run("cancel", str(campaign_id)).exit_code == 0
+    result = run("wait", str(campaign_id))
+    assert result.exit_code == 4
+    assert f"campaign {campaign_id} cancelled" in result.stdout

@@ -224,3 +224,31 @@ def test_a_second_send_of_the_issue_warns(db: str, mailbox: Mailbox, tmp_path: P
         "warning: this issue already went to list 'members'; 2 of its 2 recipients received it"
         in again.stderr
     )
+
+
+def test_queue_without_a_broker_is_refused_saying_what_to_set(
+    sqlite_db: str, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    populated_list(active=2)
+    result = run(record(tmp_path), "--list", "members", "--yes", "--queue")
+    assert result.exit_code == 1
+    assert "NEWSLETTER_BROKER_URL" in result.stderr
+    assert "newsletter worker" in result.stderr
+    assert recorded() == (0, 0)
+    assert mailbox.accepted == []
+
+
+def test_queue_with_an_unreachable_broker_keeps_the_campaign_to_resume(
+    sqlite_db: str, mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.transports.smtp_servers import free_port
+
+    monkeypatch.setenv("NEWSLETTER_BROKER_URL", f"redis://127.0.0.1:{free_port()}/0")
+    get_settings.cache_clear()
+    populated_list(active=2)
+    result = run(record(tmp_path), "--list", "members", "--yes", "--queue")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == "campaign 1"
+    assert "cannot be reached" in result.stderr
+    assert "newsletter campaigns resume 1" in result.stderr
+    assert mailbox.accepted == []

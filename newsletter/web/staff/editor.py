@@ -39,7 +39,6 @@ from newsletter.record.changes import changes
 from newsletter.record.model import LoadedRecord, Record
 from newsletter.record.photos import PHOTO_WIDTH, prepare_image
 from newsletter.store.issues import (
-    IssueVersion,
     SavedVersion,
     StaleVersionError,
     UnknownIssueError,
@@ -66,6 +65,7 @@ from newsletter.web.staff.context import (
 )
 from newsletter.web.staff.issue_form import Checked, IssueForm
 from newsletter.web.staff.previewing import EMAIL_CSP, Preview, dark, preview_loaded
+from newsletter.web.staff.saved_versions import row_id, saved_version
 
 router = APIRouter()
 
@@ -121,10 +121,7 @@ def _version(ctx: WebContext, issue_id: int, number: int | None = None) -> Saved
 def editor_of_version(ctx: WebContext, version_id: str) -> RedirectResponse:
     """To the editor of the issue a saved version (`issue:<id>` on the send pages) is of."""
     with reading(ctx) as session:
-        version = session.get(IssueVersion, int(version_id)) if version_id.isdigit() else None
-        if version is None:
-            raise HTTPException(404, "There is no such issue version.")
-        issue_id = version.issue_id
+        issue_id = saved_version(session, version_id).issue_id
     return _redirect(ctx, f"/issues/{issue_id}")
 
 
@@ -257,9 +254,9 @@ async def preview_form(request: Request, who: Staff = Depends(staff)) -> Respons
     ctx = get_context(request)
     form = await checked_form(request, who, max_fields=issue_form.MAX_FORM_FIELDS)
     stored: dict[str, Asset] = {}
-    issue_id, based_on = form.get("issue"), form.get("based_on")
-    if issue_id.isdigit() and based_on.isdigit():
-        stored = _version(ctx, int(issue_id), int(based_on)).photos
+    issue_id, based_on = row_id(form.get("issue")), row_id(form.get("based_on"))
+    if issue_id is not None and based_on is not None:
+        stored = _version(ctx, issue_id, based_on).photos
     stored = {**stored, **_pending(who, form)}
     state = issue_form.from_posted(form.values)
     checked = issue_form.check(state)
@@ -289,7 +286,7 @@ async def preview_form(request: Request, who: Staff = Depends(staff)) -> Respons
     )
 
 
-def _source(issue_id: str) -> Path:
+def _source(issue_id: int | str | None) -> Path:
     return Path(f"issue-{issue_id or 'new'}")
 
 

@@ -2,7 +2,8 @@
 
 The same steps as `newsletter send`, through the same campaign service
 (newsletter.sending.service): the record is composed once, the campaign is created with
-its deliveries, and a runner sends it, here in a background thread
+its deliveries, and a runner sends it: a sending worker when a broker is configured
+(newsletter.sending.worker), otherwise a background thread here
 (newsletter.web.staff.senders). The campaign page polls its progress as JSON; pause,
 resume and cancel are the service's, as for `newsletter campaigns`.
 """
@@ -42,6 +43,7 @@ from newsletter.web.db import reading, write_turn
 from newsletter.web.staff import records
 from newsletter.web.staff.context import STAFF_HEADERS, Staff, base, checked_form, render, staff
 from newsletter.web.staff.readers import choose
+from newsletter.web.staff.saved_versions import saved_version
 from newsletter.web.staff.senders import senders
 
 router = APIRouter()
@@ -73,12 +75,8 @@ def _record(request: Request, record: str) -> Path | SavedIssue:
 
 
 def _saved_issue(ctx: WebContext, version_id: str) -> SavedIssue:
-    from newsletter.store.issues import IssueVersion
-
     with reading(ctx) as session:
-        version = session.get(IssueVersion, int(version_id)) if version_id.isdigit() else None
-        if version is None:
-            raise HTTPException(404, "There is no such issue version.")
+        version = saved_version(session, version_id)
         title = str(version.record.get("title", ""))
         return SavedIssue(version.id, f"{title} (version {version.number})")
 
@@ -285,8 +283,22 @@ async def send(request: Request, who: Staff = Depends(staff)) -> Response:
         composed.issue, summary, transport_name, issue_version_id=composed.version_id
     )
     submissions.remember(once, campaign_id)
-    senders.start(service, campaign_id)
+    await _start(ctx, service, campaign_id)
     return _redirect(ctx, f"/campaigns/{campaign_id}")
+
+
+async def _start(ctx: WebContext, service: CampaignService, campaign_id: int) -> None:
+    """Send the campaign: through the sending workers when a broker is configured,
+    otherwise in a background thread of this server."""
+    if not ctx.settings.broker_url:
+        senders.start(service, campaign_id)
+        return
+    from newsletter.sending.worker import enqueue
+
+    try:
+        await run_in_threadpool(enqueue, ctx.settings, campaign_id)
+    except NewsletterError as exc:
+        raise HTTPException(502, str(exc)) from None
 
 
 # The campaign's page and its controls

@@ -196,9 +196,7 @@ def _subscriber_page(
     notice: str = "",
     error: str = "",
 ) -> HTMLResponse:
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        raise HTTPException(404, "There is no such subscriber (or they were erased).")
+    subscriber = _found(session, subscriber_id)
     details = details_of(session, subscriber, events=SHOWN_EVENTS)
     joined = {mailing_list.id for mailing_list, _ in details.memberships}
     view = _View(
@@ -224,6 +222,14 @@ def _subscriber_page(
     )
 
 
+def _refused(
+    request: Request, who: Staff, ctx: WebContext, subscriber_id: int, exc: StoreError
+) -> HTMLResponse:
+    """The subscriber's page again, saying why the change was refused."""
+    with reading(ctx) as session:
+        return _subscriber_page(request, who, session, subscriber_id, error=_refusal(exc))
+
+
 @router.post("/subscribers/{subscriber_id}/edit")
 async def edit(request: Request, subscriber_id: int, who: Staff = Depends(staff)) -> Response:
     form = await checked_form(request, who)
@@ -231,8 +237,7 @@ async def edit(request: Request, subscriber_id: int, who: Staff = Depends(staff)
     try:
         changed = await run_in_threadpool(_edit, ctx, who, subscriber_id, form)
     except StoreError as exc:
-        with reading(ctx) as session:
-            return _subscriber_page(request, who, session, subscriber_id, error=_refusal(exc))
+        return _refused(request, who, ctx, subscriber_id, exc)
     return _back(ctx, subscriber_id, "edited" if changed else "unchanged")
 
 
@@ -273,8 +278,7 @@ async def add_to_list(
         email = await run_in_threadpool(_email_of, ctx, subscriber_id)
         _, done = await run_in_threadpool(_add, ctx, who, list_id, email, "")
     except StoreError as exc:
-        with reading(ctx) as session:
-            return _subscriber_page(request, who, session, subscriber_id, error=_refusal(exc))
+        return _refused(request, who, ctx, subscriber_id, exc)
     return _back(ctx, subscriber_id, done)
 
 

@@ -10,7 +10,8 @@ from newsletter.core.settings import Settings, get_settings
 from newsletter.store import staff
 from newsletter.web import create_app
 from tests.conftest import ROOT
-from tests.web.staff.helpers import CLIENT_IP
+from tests.sending.helpers import FROM
+from tests.web.staff.helpers import browser
 
 
 @pytest.fixture
@@ -20,18 +21,23 @@ def records_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def sending(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sender address, which sending needs."""
+    monkeypatch.setenv("NEWSLETTER_FROM", FROM)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 def staff_client(db: str, records_dir: None) -> Iterator[TestClient]:
     """The whole app on each database, as one browser (it keeps cookies)."""
-    app = create_app(Settings())
-    with TestClient(app, client=(CLIENT_IP, 50000), follow_redirects=False) as client:
+    with browser(create_app(Settings())) as client:
         yield client
 
 
 @pytest.fixture
 def sqlite_client(sqlite_db: str, records_dir: None) -> Iterator[TestClient]:
     """As `staff_client`, on SQLite only: for what does not depend on the database."""
-    app = create_app(Settings())
-    with TestClient(app, client=(CLIENT_IP, 50000), follow_redirects=False) as client:
+    with browser(create_app(Settings())) as client:
         yield client
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -12,6 +14,7 @@ from httpx import Response
 
 from newsletter.store.staff import add_user
 from newsletter.store.types import utcnow
+from newsletter.web.staff.senders import senders
 from tests.store.databases import session_scope
 
 EMAIL = "comms@example.org"
@@ -79,6 +82,17 @@ class Clock:
 def browser(app: FastAPI, ip: str = CLIENT_IP) -> TestClient:
     """A client of `app` from address `ip` that keeps its cookies; use it in a `with`."""
     return TestClient(app, client=(ip, 50000), follow_redirects=False)
+
+
+@contextmanager
+def sending_browser(app: FastAPI) -> Iterator[TestClient]:
+    """`browser(app)` for an app that sends campaigns: on the way out it waits for their
+    threads, since none may outlive its test's database."""
+    try:
+        with browser(app) as client:
+            yield client
+    finally:
+        senders.join(timeout=30)
 
 
 def new_user(email: str = EMAIL, password: str = PASSWORD) -> int:

@@ -14,14 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from newsletter.core.settings import Settings, get_settings
+from newsletter.core.settings import Settings
 from newsletter.web import create_app
-from newsletter.web.staff.senders import senders
 from tests.conftest import EXAMPLE
-from tests.sending.helpers import FROM, populated_list
+from tests.sending.helpers import populated_list
 from tests.transports.smtp_servers import Mailbox
 from tests.web.helpers import parse, rows
-from tests.web.staff.helpers import CLIENT_IP, logged_in
+from tests.web.staff.helpers import logged_in, sending_browser
 
 
 def _fields(csrf: str, **changes: str) -> dict[str, str]:
@@ -420,16 +419,10 @@ def test_forms_without_the_token_are_refused(sqlite_client: TestClient) -> None:
 
 
 @pytest.fixture
-def sender(db: str, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def sender(db: str, mailbox: Mailbox, sending: None) -> Iterator[TestClient]:
     """The app on each database, sending through a real SMTP server."""
-    monkeypatch.setenv("NEWSLETTER_FROM", FROM)
-    get_settings.cache_clear()
-    app = create_app(Settings())
-    try:
-        with TestClient(app, client=(CLIENT_IP, 50000), follow_redirects=False) as client:
-            yield client
-    finally:
-        senders.join(timeout=30)  # no campaign thread may outlive its test's database
+    with sending_browser(create_app(Settings())) as client:
+        yield client
 
 
 def test_sending_starts_from_a_saved_version(sender: TestClient, mailbox: Mailbox) -> None:

@@ -18,12 +18,18 @@ from newsletter.store.lists import create_list
 from newsletter.store.staff import add_user
 from newsletter.store.subscriptions import subscribe
 from newsletter.web import create_app
-from newsletter.web.staff.senders import senders
-from tests.sending.helpers import FROM, populated_list
+from tests.sending.helpers import populated_list
 from tests.store.databases import current_engine
 from tests.transports.smtp_servers import Mailbox
 from tests.web.helpers import new_campaign, parse, rows
-from tests.web.staff.helpers import CLIENT_IP, EMAIL, PASSWORD, csrf_of, logged_in, login
+from tests.web.staff.helpers import (
+    EMAIL,
+    PASSWORD,
+    csrf_of,
+    logged_in,
+    login,
+    sending_browser,
+)
 
 RECORD = "dir:khojaly-seminar-2022/record.yaml"
 SUBJECT = "Seminar: Genocide and Ethnic cleansing: A Crime against Humanity"
@@ -44,12 +50,6 @@ POST_ROUTES = [
 
 
 @pytest.fixture
-def sending(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NEWSLETTER_FROM", FROM)
-    get_settings.cache_clear()
-
-
-@pytest.fixture
 def slow(monkeypatch: pytest.MonkeyPatch) -> None:
     """10 messages a second: batches of 20, so a send of 40 takes about 4 s."""
     monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "10")
@@ -58,13 +58,8 @@ def slow(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def client(db: str, sending: None, mailbox: Mailbox, records_dir: None) -> Iterator[TestClient]:
-    app = create_app(Settings())
-    try:
-        with TestClient(app, client=(CLIENT_IP, 50000), follow_redirects=False) as test_client:
-            yield test_client
-    finally:
-        # No campaign thread may outlive its test's database.
-        senders.join(timeout=30)
+    with sending_browser(create_app(Settings())) as test_client:
+        yield test_client
 
 
 def _campaigns() -> int:
@@ -323,13 +318,12 @@ def test_an_app_on_other_settings_sends_from_its_own_database_only(
             subscribe(session, list_id, address, source="test")
     app = create_app(Settings(database_url=url))
     try:
-        with TestClient(app, client=(CLIENT_IP, 50000), follow_redirects=False) as client:
+        with sending_browser(app) as client:
             assert login(client).status_code == 303
             token = csrf_of(client.get("/staff/").text)
             campaign_id = _start(client, token, list_id)
             final = _settled(client, campaign_id)
     finally:
-        senders.join(timeout=30)
         dispose_engine(url)
     assert (final["status"], final["sent"], final["error"]) == ("done", 2, "")
     assert sorted(mailbox.recipients()) == ["a1@example.net", "a2@example.net"]
@@ -382,3 +376,45 @@ def test_the_confirmation_warns_when_the_issue_already_went_to_the_list(
     assert "already went" not in guests.text
     assert '<strong id="already-received">1</strong> of the 2 recipients' in guests.text
     assert "Send to 2 recipients" in guests.text
+
+
+@pytest.mark.slow
+def test_with_a_broker_a_send_is_handed_to_a_worker(
+    db: str,
+    sending: None,
+    mailbox: Mailbox,
+    records_dir: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import random
+    import uuid
+
+    from newsletter.web.staff.senders import senders
+    from tests.sending.test_worker import Worker, delete_queue
+
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("NEWSLETTER_BROKER_URL", f"redis://127.0.0.1:6379/{random.randint(1, 15)}")
+    monkeypatch.setenv("NEWSLETTER_BROKER_QUEUE", queue)
+    get_settings.cache_clear()
+    worker: Worker | None = None
+    try:
+        with sending_browser(create_app(Settings())) as client:
+            token = logged_in(client)
+            audience = populated_list(active=4)
+            campaign_id = _start(client, token, audience.id)
+            # Handed over, not sent by a thread of the server.
+            assert not senders.running(campaign_id)
+            assert _progress(client, campaign_id)["status"] == "interrupted"
+            worker = Worker(tmp_path)
+            deadline = time.monotonic() + 60
+            while (data := _progress(client, campaign_id))["status"] != "done":
+                assert worker.alive(), worker.output()
+                assert time.monotonic() < deadline, worker.output()
+                time.sleep(0.05)
+    finally:
+        if worker is not None:
+            worker.stop()
+        delete_queue(get_settings().broker_url, queue)
+    assert (data["sent"], data["left"]) == (4, 0)
+    assert sorted(mailbox.recipients()) == sorted(audience.eligible)

@@ -1,0 +1,35 @@
+"""`newsletter worker`: a Celery worker that sends the campaigns handed to the sending
+queue (newsletter.sending.worker), on the broker NEWSLETTER_BROKER_URL names."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from newsletter.cli import context
+from newsletter.cli.lists import store_errors
+from newsletter.cli.root import app
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int,
+        typer.Option("--concurrency", "-c", min=1, help="Campaigns sent at once, one per process."),
+    ] = 1,
+) -> None:
+    """Send the campaigns `newsletter send --queue` and the staff area hand to the workers,
+    until stopped (Ctrl-C lets the campaigns in hand finish their batch).
+
+    Interrupted campaigns (sending, but nobody sends them) are handed to the queue first.
+    """
+    from newsletter.sending import worker as sending_worker
+
+    with store_errors():
+        settings = context.settings()
+        sending_worker.require_broker(settings, "newsletter worker")
+        adopted = sending_worker.adopt_interrupted(settings)
+    for campaign_id in adopted:
+        typer.echo(f"interrupted campaign {campaign_id} handed to the workers", err=True)
+    sending_worker.start_worker(settings, concurrency=concurrency)
