@@ -225,6 +225,11 @@ class MessageFactory:
             test=source.test,
         )
         values = personal_fields(recipient, key=self.key, links=self.links)
+        if source.test:
+            # A test is sent for no list, so its links' page cannot take the list's
+            # language: the link names the issue's (no secret: it opens nothing private).
+            for name in ("unsubscribe_url", "preferences_url", "forward_url"):
+                values[name] += f"?lang={quote(source.issue.language)}"
         for name, merge in self.merges:
             values[name] = clean_value(
                 merge_fields.value_of(

@@ -79,7 +79,12 @@ def create_app(
 
     @app.exception_handler(LinkFromTest)
     async def link_from_test(request: Request, exc: LinkFromTest) -> HTMLResponse:
-        return await run_in_threadpool(link_from_test_page, get_context(request), exc.token)
+        return await run_in_threadpool(
+            link_from_test_page,
+            get_context(request),
+            exc.token,
+            request.query_params.get("lang", "")[:35],
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:

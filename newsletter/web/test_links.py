@@ -3,7 +3,8 @@
 Their tokens are test tokens (newsletter.core.tokens): no real link accepts one, so a test
 link can never touch a subscription. Each opens, GET or POST, a page that says the message
 was a test and what the link does in the issue as sent; nothing changes. The page speaks
-the language of the list the test was sent for, English when it was sent for none.
+the language of the list the test was sent for; for none, the issue's language, which
+the link names (`?lang=`), or English.
 
 Its web version and PDF links carry `?test=LANGUAGE` (not signed: they open nothing
 private); until the issue is published they answer a 404 that says so in that language.
@@ -56,8 +57,11 @@ def not_published_page(ctx: WebContext, language_tag: str) -> HTMLResponse:
     )
 
 
-def link_from_test_page(ctx: WebContext, token: Token) -> HTMLResponse:
-    lang = language()
+def link_from_test_page(ctx: WebContext, token: Token, language_tag: str = "") -> HTMLResponse:
+    """The page for a test link: in its list's language, else in the language the link
+    names (the issue's, `?lang=`), else English."""
+    primary = language_tag.split("-")[0].lower()
+    lang = language(primary if primary in shipped() else None)
     if token.list_id:
         with reading(ctx) as session:
             lang = of_list(session.get(MailingList, token.list_id))

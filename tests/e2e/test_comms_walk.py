@@ -226,10 +226,15 @@ def _send_test(page: Page, staff_site: Staff, issue: Issue, lang: Language, test
         frame = page.frame_locator("iframe.html")
         frame.get_by_role("link", name=lang.gettext(link), exact=True).first.click()
         page.wait_for_url(re.compile(rf"^{re.escape(staff_site.url)}/[up]/"))
-        # In English: a test is sent for no list, whose language the page would speak.
-        expect(page.get_by_role("heading", level=1)).to_have_text("This was a test message")
+        # In the issue's language: a test is sent for no list, so the link names it.
+        expect(page.get_by_role("heading", level=1)).to_have_text(
+            lang.gettext("This was a test message")
+        )
         expect(page.get_by_role("status")).to_have_text(
-            "This link comes from a test message, so it does nothing: no subscription was changed."
+            lang.gettext(
+                "This link comes from a test message, so it does nothing: "
+                "no subscription was changed."
+            )
         )
         page.go_back()
     # Following them made the tester no one's subscriber.

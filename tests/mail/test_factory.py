@@ -260,7 +260,9 @@ def test_a_test_factory_marks_the_subject_and_signs_test_tokens() -> None:
     assert parsed(test.build(reader(5)).data)["Subject"] == "[Test] A Small Seminar"
     fields = test.fields(reader(5))
     for name, purpose in (("unsubscribe_url", "u"), ("preferences_url", "p"), ("forward_url", "f")):
-        text = fields[name].rsplit("/", 1)[1]
+        # The link names the language: a test is sent for no list to take it from.
+        text, _, query = fields[name].rsplit("/", 1)[1].partition("?")
+        assert query == "lang=en"
         token = tokens.verify(KEY, text, purpose, test=True)  # type: ignore[arg-type]
         assert (token.subscriber_id, token.list_id, token.test) == (5, 7, True)
         with pytest.raises(TokenError):

@@ -3,6 +3,7 @@ campaign service to a real SMTP server (aiosmtpd), then every link in it followe
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -31,12 +32,15 @@ SLUG = "2023-03-21-water-and-peace-sharing-rivers"
 _PERSONAL_LINK = re.compile(r"https?://[^/\s\"<>]+(/[upf]/[A-Za-z0-9_.-]+)")
 
 
-def _test_message(mailbox: Mailbox, list_name: str | None = None) -> tuple[str, str, str]:
+def _test_message(
+    mailbox: Mailbox, list_name: str | None = None, language: str = "en"
+) -> tuple[str, str, str]:
     """A test message of the example issue, sent as the staff area (no list) or `newsletter
     send --test-to` (to a list) sends one: its subject, HTML and text."""
     service = CampaignService(get_settings(), current_engine())
     audience = service.audience(list_name) if list_name is not None else None
-    with service.draft(example_issue(), audience) as draft:
+    issue = dataclasses.replace(example_issue(), language=language)
+    with service.draft(issue, audience) as draft:
         draft.send_test("editor@example.org")
     message = parse(mailbox.accepted[-1].data)
     header = message["List-Unsubscribe"]
@@ -99,6 +103,23 @@ def test_the_page_speaks_the_lists_language(client: TestClient, mailbox: Mailbox
     assert "یہ ایک ٹیسٹ پیغام تھا" in page.text
     assert TEST_PAGE not in page.text
     assert 'dir="rtl"' in page.text
+
+
+def test_a_test_to_no_list_speaks_the_issues_language(client: TestClient, mailbox: Mailbox) -> None:
+    """Sent for no list, a test's links name the issue's language, and their page speaks it."""
+    _, html, _ = _test_message(mailbox, language="ur")
+    links = sorted(set(re.findall(r"https?://[^/\s\"<>]+(/[upf]/[A-Za-z0-9_.-]+\?lang=ur)", html)))
+    assert [link[:3] for link in links] == ["/f/", "/p/", "/u/"]
+    for link in links:
+        page = client.get(link)
+        assert page.status_code == 200
+        assert "یہ ایک ٹیسٹ پیغام تھا" in page.text and 'dir="rtl"' in page.text
+    one_click = client.post(links[-1], data={"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200 and "یہ ایک ٹیسٹ پیغام تھا" in one_click.text
+    # A language that does not ship, or none, is English.
+    path = links[-1].split("?")[0]
+    assert TEST_PAGE in client.get(f"{path}?lang=xx").text
+    assert TEST_PAGE in client.get(path).text
 
 
 @pytest.mark.parametrize("purpose", ["u", "p", "f"])
