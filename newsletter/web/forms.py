@@ -83,3 +83,12 @@ async def _urlencoded(request: Request) -> Form:
     for name, value in pairs:
         values.setdefault(name, []).append(value)
     return Form(values)
+
+
+def row_id(text: str) -> int | None:
+    """A posted or routed row id, or None. `str.isdigit` alone lets "²" through (which
+    `int` refuses) and "١" (which it reads as 1), and a 30-digit id overflows the
+    database's integer: each would be a 500, not a refusal."""
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None

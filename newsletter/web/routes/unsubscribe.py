@@ -48,7 +48,7 @@ from newsletter.web.db import (
     writing_core,
 )
 from newsletter.web.form_tokens import form_token, form_token_valid
-from newsletter.web.forms import Form, read_form
+from newsletter.web.forms import Form, read_form, row_id
 from newsletter.web.languages import of_target
 from newsletter.web.pages import PRIVATE_HEADERS, BadLink, render
 
@@ -242,7 +242,7 @@ def _save_preferences(
             )
         if action != "save":
             return _preferences_view(ctx, session, target, status_code=400)
-        wanted = {int(value) for value in form.all("list") if value.isdigit()}
+        wanted = {number for value in form.all("list") if (number := row_id(value)) is not None}
         memberships = _memberships(session, subscriber_id)
         suppressed = _suppression_reason(session, target) is not None
         if not from_our_page:

@@ -53,6 +53,7 @@ from newsletter.store.issues import (
 )
 from newsletter.web.context import WebContext, get_context
 from newsletter.web.db import reading, writing
+from newsletter.web.forms import row_id
 from newsletter.web.staff import issue_form
 from newsletter.web.staff.context import (
     STAFF_HEADERS,
@@ -65,7 +66,7 @@ from newsletter.web.staff.context import (
 )
 from newsletter.web.staff.issue_form import Checked, IssueForm
 from newsletter.web.staff.previewing import EMAIL_CSP, Preview, dark, preview_loaded
-from newsletter.web.staff.saved_versions import row_id, saved_version
+from newsletter.web.staff.saved_versions import saved_version
 
 router = APIRouter()
 

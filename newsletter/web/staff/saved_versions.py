@@ -6,15 +6,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from newsletter.store.issues import IssueVersion
-
-
-def row_id(text: str) -> int | None:
-    """`text` as a row id, or None. `str.isdigit` alone lets "²" through (which `int`
-    refuses) and "١" (which it reads as 1), and a 30-digit id overflows the database's
-    integer: each would be a 500, not a 404."""
-    if text.isascii() and text.isdigit() and len(text) <= 18:
-        return int(text)
-    return None
+from newsletter.web.forms import row_id
 
 
 def saved_version(session: Session, version_id: str) -> IssueVersion:

@@ -35,6 +35,7 @@ from newsletter.store.subscribers import (
 from newsletter.store.subscriptions import subscribe, unsubscribe
 from newsletter.web.context import WebContext, get_context
 from newsletter.web.db import reading, writing
+from newsletter.web.forms import row_id
 from newsletter.web.staff.context import STAFF_HEADERS, Staff, StaffForm, base, checked_form, staff
 from newsletter.web.staff.context import render as render_page
 
@@ -370,7 +371,7 @@ def _erase(ctx: WebContext, who: Staff, subscriber_id: int) -> None:
 def _number(text: str) -> int:
     """A posted id, or 0 for anything else (an id never has more than nine digits here)."""
     text = text.strip()
-    return int(text) if text.isdecimal() and text.isascii() and len(text) < 10 else 0
+    return (row_id(text) or 0) if len(text) < 10 else 0
 
 
 def _found(session: Session, subscriber_id: int) -> Subscriber:

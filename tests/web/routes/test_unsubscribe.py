@@ -284,6 +284,12 @@ def test_preferences_save_leaves_unchecked_and_rejoins_checked_lists(client: Tes
     # Unknown and foreign list ids are ignored.
     _save(client, url, [str(members.list_id), "999", "x"])
     assert membership(seminars)[0] == "unsubscribed"
+    # And so are ids no list can have: "²" passes str.isdigit but not int, "١" is read
+    # by int as 1, and 30 digits overflow the database's integer. None of them is a 500.
+    odd = _save(client, url, [str(members.list_id), "²", "١", "9" * 30])
+    assert odd.status_code == 200 and "saved" in odd.text
+    assert membership(members) == ("active", 1)
+    assert membership(seminars)[0] == "unsubscribed"
 
 
 def test_preferences_page_after_its_own_list_came_back_carries_a_new_token(
