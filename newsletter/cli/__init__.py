@@ -7,6 +7,7 @@ from __future__ import annotations
 from newsletter.cli import (  # noqa: F401
     build,
     campaigns,
+    check,
     demo,
     devsmtp,
     lists,

@@ -85,16 +85,78 @@ def cancel(campaign_id: CampaignId) -> None:
         typer.echo("a sender working on it stops after its current batch")
 
 
+@campaigns_app.command("schedule")
+def schedule(
+    campaign_id: CampaignId,
+    at: Annotated[
+        str,
+        typer.Option(
+            "--at",
+            metavar="TIME",
+            help="The new time, ISO 8601 with the zone offset (e.g. 2026-12-05T09:00+05:00).",
+        ),
+    ],
+) -> None:
+    """Move a scheduled campaign to another time, before it starts."""
+    from newsletter.core.errors import NewsletterError
+
+    with store_errors():
+        service = context.campaigns()
+    try:
+        when = service.read_time(at)
+    except NewsletterError as exc:
+        typer.echo(f"error: --at: {exc}", err=True)
+        raise typer.Exit(1) from None
+    with store_errors():
+        service.reschedule(campaign_id, when)
+    typer.echo(f"campaign {campaign_id} scheduled for {service.shown(when)}")
+
+
 @campaigns_app.command("resume")
-def resume(campaign_id: CampaignId) -> None:
+def resume(
+    campaign_id: CampaignId,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Hand it to the sending workers (NEWSLETTER_BROKER_URL) instead of "
+            "sending it here; `campaigns wait` follows it.",
+        ),
+    ] = False,
+) -> None:
     """Send what is left of a paused or interrupted campaign, in the foreground.
 
     Deliveries an interrupted sender left in flight are settled first: those whose end of
     data had gone out count as sent, the others are sent again.
     """
+    from newsletter.store.campaigns import CampaignStatus
+
     with store_errors():
         service = context.campaigns()
-    raise typer.Exit(run_in_foreground(service, campaign_id, resume=True))
+        if service.progress(campaign_id).status == CampaignStatus.SCHEDULED:
+            # The runner would find nothing to do before its time, and say "paused".
+            when = service.scheduled_at(campaign_id)
+            typer.echo(
+                f"error: campaign {campaign_id} is scheduled for "
+                f"{service.shown(when) if when else 'later'}, not paused; move it with: "
+                f"newsletter campaigns schedule {campaign_id} --at TIME",
+                err=True,
+            )
+            raise typer.Exit(1)
+    if not queue:
+        raise typer.Exit(run_in_foreground(service, campaign_id, resume=True))
+    from newsletter.sending.worker import BrokerError, enqueue, require_broker
+
+    with store_errors():
+        settings = context.settings()
+        require_broker(settings, "--queue")
+        service.reopen(campaign_id)
+    try:
+        enqueue(settings, campaign_id)
+    except BrokerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"campaign {campaign_id} handed to the sending workers")
 
 
 @campaigns_app.command("wait")
@@ -106,6 +168,8 @@ def wait(
     ] = None,
 ) -> None:
     """Wait, with a progress bar, until a campaign sent elsewhere (by the workers) ends.
+
+    A scheduled campaign is waited for through its schedule (--timeout counts from now).
 
     Exit status: 0 every delivery settled, 1 timed out, 2 no such campaign, 3 paused,
     4 cancelled.
@@ -129,10 +193,18 @@ def _wait(campaign_id: int, timeout: float | None) -> int:
         except UnknownCampaignError as exc:
             typer.echo(f"error: {exc}", err=True)
             return 2
+        if progress.status == CampaignStatus.SCHEDULED:
+            when = service.scheduled_at(campaign_id)
+            typer.echo(
+                f"campaign {campaign_id} is scheduled for "
+                f"{service.shown(when) if when else 'later'}; waiting for it to be sent",
+                err=True,
+            )
+        waiting = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, INTERRUPTED)
         with _wait_bar(campaign_id) as show:
             while True:
                 show(progress)
-                if progress.status not in (CampaignStatus.SENDING, INTERRUPTED):
+                if progress.status not in waiting:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     typer.echo(
@@ -179,6 +251,8 @@ def _wait_bar(campaign_id: int) -> Iterator[Callable[[CampaignProgress], None]]:
         note = f"{progress.rate:.0f} msg/s, {progress.time_left} left" if progress.rate else ""
         if not progress.running and progress.left:
             note = "waiting for a worker"
+        if progress.status == "scheduled":
+            note = "scheduled"
         bar.update(
             task,
             total=progress.total,
@@ -309,6 +383,11 @@ def _progress_bar(campaign_id: int) -> Iterator[Callable[[Progress], None]]:
             bar.stop()
 
 
+def _local_time_of(moment: datetime) -> str:
+    """A scheduled time in the staff's time zone (NEWSLETTER_TIME_ZONE)."""
+    return context.campaigns().shown(moment)
+
+
 def _local_time(moment: datetime) -> str:
     return moment.astimezone().strftime("%H:%M:%S")
 
@@ -323,6 +402,7 @@ def _as_json(listed: ListedCampaign) -> dict[str, Any]:
         "status": summary.status.value,
         "running": listed.running,
         "pause_reason": summary.pause_reason,
+        "scheduled_at": summary.scheduled_at.isoformat() if summary.scheduled_at else None,
         "list": summary.list_name,
         "subject": as_written(summary.subject),
         "transport": summary.transport,
@@ -386,6 +466,8 @@ def _table(listed: list[ListedCampaign]) -> None:
         )
     console.print(table)
     for summary in (campaign.summary for campaign in listed):
+        if summary.status is CampaignStatus.SCHEDULED and summary.scheduled_at:
+            console.print(f"{summary.id} scheduled for {_local_time_of(summary.scheduled_at)}")
         if summary.status is CampaignStatus.PAUSED:
             console.print(f"{summary.id} paused: {summary.pause_reason or 'no reason given'}")
         if summary.may_be_duplicated:

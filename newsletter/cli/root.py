@@ -10,6 +10,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown joins a docstring's lines into paragraphs that fit the terminal; "rich" (the
+    # default) would keep the source's line breaks. The mode reaches every sub-command.
+    rich_markup_mode="markdown",
 )
 
 

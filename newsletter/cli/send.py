@@ -8,8 +8,9 @@ nothing in the store.
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
 import typer
 
@@ -65,6 +66,16 @@ def send(
             "instead of sending it here; needs NEWSLETTER_BROKER_URL.",
         ),
     ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            metavar="TIME",
+            help="Schedule it: the sending workers start it at TIME, ISO 8601 with the zone "
+            "offset (e.g. 2026-12-05T09:00+05:00); implies --queue. Move it with "
+            "`newsletter campaigns schedule`, or cancel it, until then.",
+        ),
+    ] = None,
 ) -> None:
     """Send RECORD to every eligible subscriber of a list (active, not suppressed, each
     address once), as a campaign that survives interruption.
@@ -72,14 +83,18 @@ def send(
     Exit status: 0 sent to everyone, 1 an error (nothing sent), 2 an invalid record,
     3 paused (an error storm such as a refused login, or Ctrl-C; see the reason, then
     `newsletter campaigns resume ID`), 4 cancelled. With --queue: 0 once the campaign is
-    recorded and handed to the workers (follow it with `newsletter campaigns wait ID`).
+    recorded and handed to the workers (follow it with `newsletter campaigns wait ID`);
+    with --at, once it is recorded as scheduled.
     """
     if dry_run and test_to:
         _fail("--dry-run and --test-to do not go together")
+    if at is not None and (dry_run or test_to):
+        _fail("--at schedules a send to the list; it does not go with --dry-run or --test-to")
     if queue and (dry_run or test_to):
         _fail("--queue sends to the list; it does not go with --dry-run or --test-to")
-    if queue:
-        _require_broker()
+    if queue or at is not None:
+        _require_broker("--at" if at is not None else "--queue")
+    when = _send_time(at) if at is not None else None
     try:
         service, issue, problems = _prepare(record, images)
         for problem in problems:
@@ -107,7 +122,10 @@ def send(
     if summary.eligible == 0:
         _fail(f"list {summary.name!r} has no eligible subscribers (active and not suppressed)")
     if not yes:
-        _confirm(issue, summary, draft.where)
+        _confirm(issue, summary, draft.where, service.shown(when) if when else None)
+    if when is not None:
+        _schedule(service, issue, summary, draft.transport.name, when)
+        return
     with store_errors():
         campaign_id = service.create(issue, summary, draft.transport.name)
     typer.echo(f"campaign {campaign_id}")
@@ -118,13 +136,37 @@ def send(
     raise typer.Exit(run_in_foreground(service, campaign_id, resume=False))
 
 
-def _require_broker() -> None:
+def _require_broker(what: str) -> None:
     from newsletter.sending.worker import require_broker
 
     try:
-        require_broker(context.settings(), "--queue")
+        require_broker(context.settings(), what)
     except NewsletterError as exc:
         _fail(str(exc))
+
+
+def _send_time(text: str) -> datetime:
+    """--at, checked before anything is composed: with a zone offset, in the future."""
+    try:
+        return context.campaigns().read_time(text)
+    except NewsletterError as exc:
+        _fail(f"--at: {exc}")
+
+
+def _schedule(
+    service: CampaignService, issue: Issue, summary: ListSummary, transport: str, when: datetime
+) -> None:
+    try:
+        campaign_id = service.create_scheduled(issue, summary, transport, when)
+    except NewsletterError as exc:
+        # The time may have passed while the record was composed or the prompt waited.
+        _fail(str(exc))
+    typer.echo(f"campaign {campaign_id}")
+    typer.echo(
+        f"scheduled for {service.shown(when)}: a sending worker (newsletter worker) starts it "
+        f"then; move it with: newsletter campaigns schedule {campaign_id} --at TIME, or "
+        f"cancel it with: newsletter campaigns cancel {campaign_id}"
+    )
 
 
 def _enqueue(campaign_id: int) -> None:
@@ -139,7 +181,7 @@ def _enqueue(campaign_id: int) -> None:
     )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
 
@@ -214,12 +256,12 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _confirm(issue: Issue, summary: ListSummary, where: str) -> None:
+def _confirm(issue: Issue, summary: ListSummary, where: str, when: str | None = None) -> None:
     if not _interactive():
         _fail("standard input is not a terminal, so nobody can confirm; pass --yes to send")
     question = (
         f"Send {as_written(issue.subject)!r} to {summary.eligible} recipients "
-        f"on list {summary.name!r} through {where}?"
+        f"on list {summary.name!r} through {where}{f' at {when}' if when else ''}?"
     )
     if not typer.confirm(question, default=False, err=True):
         typer.echo("nothing sent", err=True)

@@ -26,10 +26,18 @@ class Problem:
         return f"{self.code}: {self.message}"
 
 
+def html_bytes(issue: Issue) -> int:
+    """The size Gmail holds against its clip: the HTML part's, in UTF-8."""
+    return len(issue.html.encode("utf-8"))
+
+
 def check_issue(issue: Issue, *, photo_budget_bytes: int = BUDGET_BYTES) -> list[Problem]:
-    """`photo_budget_bytes`: what each image the issue carries (photos, logo) may weigh."""
+    """`photo_budget_bytes`: what each image the issue carries (photos, logo) may weigh.
+
+    Each problem's code says which check found it: html-too-large, image-too-large,
+    image-without-alt, bad-link, no-unsubscribe, merge-field."""
     problems: list[Problem] = []
-    size = len(issue.html.encode("utf-8"))
+    size = html_bytes(issue)
     if size > GMAIL_CLIP_BYTES:
         problems.append(
             Problem(

@@ -1,9 +1,10 @@
 """A loaded record becomes an `Issue`: email HTML and text, web page and print page.
 
 Pure: nothing here reads files, the network or a database (the templates are compiled once
-per process and override folder, a folder the caller passes in; see `template_loader`). Jinja, MJML
-and CSS inlining run once per issue; recipient fields appear as placeholders, filled in per
-recipient by `newsletter.mail.personalize`.
+per process and override folder, a folder the caller passes in; see `template_loader`; the
+packaged social icons are read once, see `social_icons`). Jinja, MJML and CSS inlining run
+once per issue; recipient fields appear as placeholders, filled in per recipient by
+`newsletter.mail.personalize`.
 
 The issue speaks its record's language (`newsletter.i18n`): fixed strings from its
 catalogue, dates and digits as it writes them, fonts for its script.
@@ -22,9 +23,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from markupsafe import Markup
 
 from newsletter.compose.brand import BrandStyle, brand_style
-from newsletter.compose.email_html import compile_mjml, inline_css, minify
+from newsletter.compose.email_html import compile_mjml, inline_css, minify, web_page
 from newsletter.compose.formatting import shorten
 from newsletter.compose.markdown import to_plain
+from newsletter.compose.social_icons import social_icon
 from newsletter.compose.template_loader import templates
 from newsletter.core.errors import ComposeError
 from newsletter.core.links import Links
@@ -88,6 +90,12 @@ def compose_issue(
     slug = record.issue_slug
     links = Links(public_url)
     photos = _speaker_photos(loaded)
+    icons = [social_icon(network) for network in record.social]
+    # A logo given as an https URL is linked as it is (newsletter.compose.from_file reads
+    # only a local file).
+    logo_image: Asset | str | None = logo
+    if logo_image is None and brand.logo.startswith("https://"):
+        logo_image = brand.logo
     direction: Literal["ltr", "rtl"] = "rtl" if record.direction == "rtl" else "ltr"
     kind = _kind(record, lang)
 
@@ -123,13 +131,15 @@ def compose_issue(
             "footer": _footer(record, lang),
             "recommendations_intro": _recommendations_intro(record, lang, kind),
             "social": _social(record.social),
+            # Each network's icon, in the order of `social`; None: shown as a text link.
+            "social_icons": [image_src(icon, how) if icon else None for icon in icons],
             "links": {
                 "web": links.web(slug),
                 "pdf": links.pdf(slug),
                 "archive": links.archive(),
             },
             "personal": _personal_links() if mode == "email" else None,
-            "logo": image_src(logo, how) if logo is not None else None,
+            "logo": image_src(logo_image, how) if logo_image is not None else None,
             "speakers": [
                 _SpeakerView(
                     name=speaker.display_name,
@@ -147,10 +157,10 @@ def compose_issue(
     html = minify(inline_css(compile_mjml(compiled.render("email", email_context))))
     text = _tidy_text(compiled.render("text", email_context))
     # Browsers read <style>, so the web page skips the costly inlining.
-    web_html = minify(compile_mjml(compiled.render("email", context("web", "hosted"))))
+    web_html = minify(web_page(compile_mjml(compiled.render("email", context("web", "hosted")))))
     print_html = compiled.render("print", context("print", "data"))
 
-    used = [logo, *photos]
+    used = [logo, *photos, *icons]
     return Issue(
         slug=slug,
         subject=_subject(personal_record, kind),
@@ -162,6 +172,7 @@ def compose_issue(
         web_html=web_html,
         print_html=print_html,
         images=images,
+        date=record.date,
         assets=_unique_assets(asset for asset in used if isinstance(asset, Asset)),
     )
 

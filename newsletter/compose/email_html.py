@@ -21,6 +21,10 @@ _DOCTYPE = "<!DOCTYPE html>"
 _PRE_BLOCK = re.compile(r"(<pre\b.*?</pre>)", re.DOTALL | re.IGNORECASE)
 _INDENT = re.compile(r"\n[ \t]+")
 _BLANK_LINES = re.compile(r"\n{2,}")
+# MJML's wrapper around the whole email: an article announced as "email", named by the title.
+_EMAIL_WRAPPER = re.compile(r'<div\b[^>]*\baria-roledescription="email"[^>]*>')
+_WRAPPER_ROLE = re.compile(r'\s(?:aria-label|aria-roledescription|role)="[^"]*"')
+_BODY_END = re.compile(r"</div>(\s*</body>)", re.IGNORECASE)
 
 
 def compile_mjml(source: str) -> str:
@@ -49,6 +53,27 @@ def inline_css(html: str) -> str:
         cssutils_logging_level=logging.CRITICAL,
     )
     return _with_doctype(inliner.transform(pretty_print=False))
+
+
+def web_page(html: str) -> str:
+    """Compiled MJML as a web page: MJML's wrapper, an article announced as "email" (right
+    in a mail reader, which shows it among its own page), becomes the page's <main>
+    landmark, so a screen reader can jump to the newsletter and is not told it is an email.
+    """
+    opening = _EMAIL_WRAPPER.search(html)
+    closing = _BODY_END.search(html)
+    if opening is None or closing is None:
+        return html
+    tag = "<main" + _WRAPPER_ROLE.sub("", opening[0])[len("<div") :]
+    # The wrapper is the body's last element, so the body's last </div> closes it.
+    end = html.rfind("</div>", 0, closing.end())
+    return (
+        html[: opening.start()]
+        + tag
+        + html[opening.end() : end]
+        + "</main>"
+        + html[end + len("</div>") :]
+    )
 
 
 def minify(html: str) -> str:

@@ -20,6 +20,21 @@ def title_lines(title: str) -> list[str]:
     return [title]
 
 
+# Longest pair of words kept together: on a 375 px phone the title's 23 px line holds about
+# 20 characters, and a longer pair would stick out of it.
+_LONE_WORD_PAIR = 18
+
+
+def no_lone_word(line: str) -> str:
+    """`line` with a no-break space before its last word, so that a client that cannot
+    balance lines (`text-wrap: balance`; most mail clients) never wraps it with one word
+    alone at the end. Lines of two words, and pairs too long for a phone, stay as they are."""
+    words = line.split(" ")
+    if len(words) < 3 or len(words[-2]) + 1 + len(words[-1]) > _LONE_WORD_PAIR:
+        return line
+    return " ".join(words[:-2]) + f" {words[-2]}\u00a0{words[-1]}"
+
+
 def display_width(text: str) -> int:
     """Columns `text` takes in a monospaced font: wide East Asian characters take two,
     combining marks and invisible ones (bidi isolates, joiners) none."""

@@ -73,6 +73,7 @@ def _environment(loader: BaseLoader, *, autoescape: bool, language_tag: str) -> 
     jinja.install(env, language(language_tag), isolate_strings=autoescape)
     env.filters.update(
         title_lines=formatting.title_lines,
+        no_lone_word=formatting.no_lone_word,
         readable_url=formatting.readable_url,
         wrap=formatting.wrap,
         underline=formatting.underline,

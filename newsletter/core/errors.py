@@ -18,6 +18,7 @@ means. tests/core/test_errors.py holds this drawing to the code, both ways.
     │   ├── UnknownListError        store.errors               no list by that name
     │   ├── DuplicateListError      store.errors               a list by that name exists
     │   ├── UnknownSubscriberError  store.errors               no subscriber with that address
+    │   ├── AddressTakenError       store.errors               another subscriber has that address
     │   ├── SuppressedError         store.errors               suppressed: no (re)subscribing
     │   ├── ImportFileError         store.errors               the CSV file cannot be imported
     │   ├── ImportBusyError         store.errors               another import is running
@@ -31,10 +32,14 @@ means. tests/core/test_errors.py holds this drawing to the code, both ways.
     │   ├── ImportTakenOver         store.staged               a stalled import was rolled back
     │   ├── UnknownIssueError       store.issues               no such issue or version
     │   ├── StaleVersionError       store.issues               saved since: this save is refused
+    │   ├── SlugTakenError          store.issues               another issue has that web address
     │   └── ErasureBusyError        store.erasure              an import holds them: erase later
     ├── LeaseHeldError              sending.lease              another runner sends the campaign
     ├── LeaseLostError              sending.lease              the lease was taken over: stop
+    ├── DeliveryTakenError          sending.journal            not this runner's: not handed over
     ├── BrokerError                 sending.worker             no broker: not handed to workers
+    ├── RateRedisError              sending.shared_rate        the shared rate limit's Redis fails
+    ├── ScheduleError               sending.schedule           a send time without zone, or past
     ├── Rejected                    webhooks.reports           a webhook refused; see `status_code`
     │   ├── Malformed               webhooks.reports           400: not a report that can be read
     │   ├── Unauthenticated         webhooks.reports           403: the signature does not hold

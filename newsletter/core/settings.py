@@ -214,8 +214,20 @@ class Settings(BaseSettings):
         min_length=1,
         description="The broker queue sending workers take campaigns from.",
     )
+    rate_redis_url: str = Field(
+        default="",
+        # It may carry a password.
+        repr=False,
+        description="Redis that sending workers share their rate limit through "
+        "(redis://, rediss:// or unix://); default: the broker's URL when that is redis://.",
+    )
 
     # The staff area (newsletter.web.staff): records to preview, logins and sessions.
+    time_zone: str = Field(
+        default="UTC",
+        description="The staff's time zone (an IANA name such as Asia/Karachi): scheduled "
+        "sends are shown in it, and a time typed without an offset is taken in it.",
+    )
     records_dir: Path = Field(
         default=Path("examples"), description="Folder of records the staff area offers."
     )
@@ -312,6 +324,29 @@ class Settings(BaseSettings):
         # `NEWSLETTER_HOURLY_LIMIT=` in .env means "not set", not "invalid number".
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("rate_redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = value.strip()
+        # The URLs redis-py connects to.
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        value = value.strip() or "UTC"
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone name; use one such as UTC or Asia/Karachi"
+            ) from None
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:
@@ -350,6 +385,16 @@ class Settings(BaseSettings):
             finally:
                 tmp.unlink()
         return path.read_text().strip().encode()
+
+
+def shared_redis_url(settings: Settings) -> str | None:
+    """The Redis that sending workers share their rate limit through: NEWSLETTER_RATE_REDIS_URL,
+    else the broker's when the broker is Redis; None when there is neither."""
+    if settings.rate_redis_url:
+        return settings.rate_redis_url
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return settings.broker_url
+    return None
 
 
 @lru_cache(maxsize=1)

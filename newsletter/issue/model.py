@@ -9,6 +9,7 @@ their placeholder.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -61,3 +62,6 @@ class Issue:
     print_html: str
     images: Literal["hosted", "inline"] = "hosted"
     assets: tuple[Asset, ...] = field(default_factory=tuple)
+    # The day of the event the issue reports on (the record's date), which the archive
+    # shows; None for an issue kept from before it was recorded.
+    date: dt.date | None = None

@@ -14,8 +14,11 @@
 Every campaign message carries, besides the issue: a Message-ID unique to its delivery and
 the same on every attempt (`<token.delivery-id@sender-domain>`), Date, List-Unsubscribe with
 the recipient's signed token and List-Unsubscribe-Post (RFC 8058), List-Id
-(`Name <list-label.sender-domain>`, RFC 2919) and `X-Newsletter-Campaign: ID`, and a DKIM
-signature over all of them when DKIM is configured.
+(`Name <list-label.sender-domain>`, RFC 2919), `X-Newsletter-Campaign: ID` and
+`Feedback-ID: ID:list-label:newsletter` (Gmail's feedback loop, which reports complaint
+rates per campaign and per list to the DKIM domain's owner), and a DKIM signature over all
+of them when DKIM is configured. A test message has no Feedback-ID: it belongs to no
+campaign, and its few copies to the staff would only blur the figures of campaign 0.
 
 A transport that builds the message itself (the HTTP APIs: `Transport.wants_raw` is false)
 gets the recipient's fields and headers and no bytes, so no MIME is written for it; what
@@ -36,6 +39,7 @@ from newsletter.i18n import N_, language
 from newsletter.issue import merge_fields
 from newsletter.issue.model import Asset, Issue
 from newsletter.mail.dkim import DkimSigner
+from newsletter.mail.headers import feedback_id
 from newsletter.mail.headers import list_id as list_id_value
 from newsletter.mail.mime import MessageTemplate, mailto_url, sender_domain_of
 from newsletter.mail.personalize import Recipient, clean_value, personal_fields
@@ -43,6 +47,11 @@ from newsletter.mail.sender import Sender
 from newsletter.transports.base import Content, OutgoingMessage
 
 CAMPAIGN_HEADER = "X-Newsletter-Campaign"
+FEEDBACK_HEADER = "Feedback-ID"
+# Feedback-ID's sender identifier: the same on every campaign, as Gmail asks. Gmail reports
+# only to the owner of the DKIM domain, so it needs not name the sender; it names the
+# stream, apart from the organisation's other mail signed for the same domain.
+FEEDBACK_SENDER = "newsletter"
 ONE_CLICK = "List-Unsubscribe=One-Click"
 # Written by the template itself, not passed on as extra headers.
 _LIST_HEADERS = frozenset({"List-Id", "List-Unsubscribe-Post"})
@@ -182,15 +191,25 @@ class MessageFactory:
             from_address=sender.from_address,
             reply_to=sender.reply_to,
             headers=shared,
+            # Once per campaign: an HTTP API attaches them to every request as they are.
+            images=source.issue.assets if source.issue.images == "inline" else (),
         )
 
     def _campaign_headers(self) -> dict[str, str]:
         source = self.source
-        return {
+        headers = {
             "List-Id": list_id_header(source.list_name, source.list_id, self.domain),
             "List-Unsubscribe-Post": ONE_CLICK,
             CAMPAIGN_HEADER: str(source.campaign_id),
         }
+        if not source.test:
+            # The list by its label, not its number: a field's value must not recur in
+            # another field ("7" the list and "7" a campaign), or Gmail adds them up.
+            label = list_label(source.list_name, source.list_id)
+            headers[FEEDBACK_HEADER] = feedback_id(
+                str(source.campaign_id), label, sender=FEEDBACK_SENDER
+            )
+        return headers
 
     def for_test(self) -> MessageFactory:
         """This factory's messages as test messages (see the module docstring)."""

@@ -18,6 +18,7 @@ it, and this module writes display names itself:
   one quoted string on one line, or encoded words; never folded inside the quotes.
 - `ascii_address` and `envelope_address` put the domain in IDNA form (punycode), for
   headers and for MAIL FROM / RCPT TO.
+- `feedback_id` writes the value of Gmail's Feedback-ID (its feedback loop).
 
 The fast paths (a plain value) cost two substring and regex checks, since `clean_text`
 runs for every field of every recipient.
@@ -56,6 +57,8 @@ _WORD_LINE = 76
 _WORD_OVERHEAD = len("=?utf-8?b??=")
 _MAX_LINE = 998
 _FOLD_AT = 78
+# A field of Feedback-ID: the colon separates them, and a space would let the value fold.
+_FEEDBACK_FIELD = re.compile(r"[!-9;-~]{1,64}")
 # Printable ASCII words separated by single spaces: a header value folding leaves alone.
 _PLAIN_LINE = re.compile(r"[!-~]+(?: [!-~]+)*")
 
@@ -214,6 +217,24 @@ def list_id(list_name: str, identifier: str) -> str:
         return f"{_quoted(name)} <{identifier}>"
     # Words separated by a space, not a fold: HTTP APIs take the value as one line.
     return f"{encoded_words(name, len('List-Id: '), ' ')} <{identifier}>"
+
+
+def feedback_id(*identifiers: str, sender: str) -> str:
+    """A Feedback-ID value, `a:b:c:SenderId`: up to three identifiers, the narrowest first
+    (a campaign, then its list), then the sender's own identifier. Gmail's feedback loop
+    reads the four right-most fields and reports complaint rates per field, so a field may
+    hold no colon, and its sender identifier must be 5 to 15 characters and the same on
+    all of a sender's mail. MessageError for a value Gmail would not read."""
+    if len(identifiers) > 3:
+        raise MessageError(f"Feedback-ID takes at most 3 identifiers, not {len(identifiers)}")
+    if not 5 <= len(sender) <= 15:
+        raise MessageError(f"Feedback-ID sender {sender!r} must be 5 to 15 characters")
+    for field in (*identifiers, sender):
+        if not _FEEDBACK_FIELD.fullmatch(field):
+            raise MessageError(
+                f"Feedback-ID field {field!r} must be printable ASCII without ':' or spaces"
+            )
+    return ":".join((*identifiers, sender))
 
 
 def _checked_lines(name: str, header: str) -> bytes:

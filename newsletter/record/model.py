@@ -29,6 +29,9 @@ from newsletter.issue.model import Asset
 _ARABIC_VOWEL_MARK = re.compile("[\u0610-\u061a\u064b-\u0652\u0656-\u065f\u0670\u06d6-\u06ed]")
 # The longest title part of an address: the campaigns' slug column holds 200 characters.
 _SLUG_TITLE_LENGTH = 100
+# The longest web address an issue may have: a generated one (the date and the title part)
+# fits, with room for a "-2" that keeps it unique; the campaigns' column holds 200.
+MAX_SLUG_LENGTH = 120
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # Where a header's line would end: a title or subject carrying one would split the
@@ -121,7 +124,13 @@ class Record(_Strict):
     # Optional overrides; sensible values are derived when absent.
     subject: HeaderText | None = None
     preheader: str | None = None
-    slug: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    # The web address under /issues/; see `issue_slug` and `check_slug`.
+    slug: str | None = None
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str | None) -> str | None:
+        return check_slug(value) if value else None
 
     @field_validator("language")
     @classmethod
@@ -169,6 +178,46 @@ class LoadedRecord(BaseModel):
     record: Record
     source: Path
     photos: dict[str, Asset] = {}
+
+
+def check_slug(text: str) -> str:
+    """`text` as an issue's web address, or ValueError saying what is wrong with it.
+
+    What a generated address may hold, so a chosen one reads the same way: lowercase
+    letters of any script (with their marks), digits, and single hyphens between them.
+    NFKC-normalised first, as the generated ones are, so that two spellings of one
+    address in Urdu or Arabic are one address."""
+    slug = unicodedata.normalize("NFKC", text.strip())
+    if len(slug) > MAX_SLUG_LENGTH:
+        raise ValueError(f"must be at most {MAX_SLUG_LENGTH} characters, not {len(slug)}")
+    bad = sorted({char for char in slug if not _slug_char(char)}, key=slug.index)
+    if bad:
+        shown = ", ".join(repr(char) for char in bad[:5])
+        raise ValueError(
+            f"may contain only lowercase letters, digits and hyphens, not {shown}"
+            + _suggestion(slug)
+        )
+    if slug.startswith("-") or slug.endswith("-") or "--" in slug:
+        raise ValueError(
+            "must start and end with a letter or digit, with single hyphens between words"
+            + _suggestion(slug)
+        )
+    return slug
+
+
+def _slug_char(char: str) -> bool:
+    if char.isascii():
+        return char == "-" or char.isdigit() or char.islower()
+    category = unicodedata.category(char)
+    return category[0] in "LMN" and category not in ("Lu", "Lt")
+
+
+def _suggestion(slug: str) -> str:
+    words = "-".join(_slug_words(slug))[:MAX_SLUG_LENGTH].strip("-")
+    try:
+        return f": {check_slug(words)!r} would do" if words else ""
+    except ValueError:
+        return ""
 
 
 def _slug_words(title: str) -> list[str]:

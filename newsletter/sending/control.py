@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.sending.lease import lease_state
+from newsletter.sending.lease import any_live, release_lease, runners
 from newsletter.sending.marks import previous_marks
 from newsletter.sending.queue import CANCELLED, settle_in_flight, skip_pending
 from newsletter.store.campaigns import (
@@ -60,6 +60,9 @@ def reopen_campaign(session: Session, campaign_id: int, *, now: datetime) -> Cam
     if campaign.status is CampaignStatus.PAUSED:
         campaign.status = CampaignStatus.SENDING
         campaign.pause_reason = None
+        # The storm that paused it, if one did, starts counting afresh.
+        campaign.failures_in_row = 0
+        campaign.last_failure = None
         campaign.updated_at = now
     return campaign
 
@@ -92,13 +95,28 @@ def cancel_campaign(
     campaign.status = CampaignStatus.CANCELLED
     campaign.finished_at = campaign.finished_at or now
     campaign.updated_at = now
-    lease = lease_state(session, campaign_id)
-    live = lease.is_live(now, lease_timeout)
+    found = runners(session, campaign_id)
+    live = any_live(found, now, lease_timeout)
     settled = 0
     if not live:
-        marked = None
-        if marks_folder is not None:
-            marked = previous_marks(marks_folder, campaign_id, lease.owner)
-        settled, _ = settle_in_flight(session, campaign_id, now, marked)
+        # Every runner is dead: settle by each one's marks where they can be read here,
+        # then the rest by the database. What was handed over counts as sent: nothing
+        # more goes out of a cancelled campaign.
+        for state in found:
+            if marks_folder is not None and state.owner is not None:
+                marked = previous_marks(marks_folder, campaign_id, state.owner)
+                one, _ = settle_in_flight(
+                    session,
+                    campaign_id,
+                    now,
+                    marked,
+                    claimed_by=state.owner,
+                    unanswered_as_sent=True,
+                )
+                settled += one
+            if state.owner is not None:
+                release_lease(session, campaign_id, state.owner)
+        one, _ = settle_in_flight(session, campaign_id, now, None, unanswered_as_sent=True)
+        settled += one
     skipped = skip_pending(session, campaign_id, CANCELLED, now)
     return Cancelled(skipped=skipped, settled_sent=settled, runner_live=live)

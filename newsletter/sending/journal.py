@@ -11,11 +11,20 @@ that this delivery is being handed over:
 2. then it sets the delivery's byte in the runner's memory-mapped mark file
    (newsletter.sending.marks), a store that cannot be lost once made.
 
-A runner that resumes the campaign settles each delivery still `sending`:
-- on the same host as the dead runner, by its mark file: marked → `sent` ("settled after
-  interruption"), never sent again; unmarked → back to `pending`, sent again with the same
-  Message-ID (the dot was never written, so the server discarded the message);
-- on another host, where that file cannot be read, by `committed_at` in the same way.
+Once the dot's write() has returned, before the server's reply is read,
+`handed_over(key)` records that too: the byte becomes 2, then `deliveries.handed_over_at`
+is committed the same way, while the server reads and answers.
+
+A runner that resumes the campaign (or a worker that finds another one dead, see
+newsletter.sending.lease) settles each delivery still `sending`:
+- on the same host as the dead runner, by its mark file; on another host, where that
+  file cannot be read, by `committed_at` and `handed_over_at` in the same way;
+- handed over → `sent` ("settled after interruption"), never sent again;
+- about to be handed over, not known to be → back to `pending`, sent again with the same
+  Message-ID, and counted as may be duplicated: the sender died between the two marks,
+  and no one can tell whether its dot left;
+- neither → back to `pending`, sent again with the same Message-ID (the dot was never
+  written, so the server discarded the message).
 
 A non-2xx reply to the dot is taken back at once (`not_accepted`: mark cleared, then its
 own small commit), so a crash before the batch's outcomes are written cannot count it as
@@ -27,24 +36,27 @@ end of data: may be duplicated" and counted in the campaign's figures, as Postfi
 does ("message may be sent more than once"). At least once, in that case.
 
 The honest limits:
-- Between the mark and the dot's write() lie a return and a method call: about a
-  microsecond. A kill exactly there leaves a marked delivery whose dot never left: it is
-  settled as sent and lost. Marking after the write would turn the same gap into a
-  duplicate; some gap must exist between two separate systems. With `committed_at` alone
-  (another host) the gap also covers the database's return and Python taking the GIL
-  back, typically 5-100 microseconds.
-- A kill of the sender between the mark and the server's reply settles the message as
+- No message is lost to a crash of the sender: one whose dot may have left is sent again
+  unless the dot's write was recorded. The price is a second copy, with the same
+  Message-ID, when the kill falls between the dot's write() and its record: on the same
+  host (the mark file) a return and a method call, about a microsecond; on another host
+  (`handed_over_at`) the database's round trip too, typically 5-100 microseconds. Only
+  receivers that de-duplicate by Message-ID show that copy once; each such delivery is
+  counted as may be duplicated. (Before, the mark came only before the dot, so that a
+  kill in the same gap lost the message instead.)
+- A kill of the sender between the dot and the server's reply settles the message as
   sent (at most once): a server that would have refused the dot at that instant
   (4xx/5xx) has it counted as sent, and so has a server that discards a message when the
   connection closes right after the dot, before it has replied (an MTA such as Postfix
   processes what it has read). While the sender lives, no reply means sent again (above).
-- When the server did keep the first copy, a message sent again after a lost reply
-  arrives twice; only receivers that de-duplicate by Message-ID show it once.
-- HTTP APIs: every key of a request is marked right before the request is sent, so a
-  request in flight at the crash counts as sent, because only the provider knows whether
-  it arrived; at most once rather than a duplicate of a whole batch. A request that goes
-  unanswered while the sender lives (a read timeout) is settled the same way
-  (`Status.UNCONFIRMED`: sent, noted as unconfirmed).
+- HTTP APIs: every key of a request is marked as handed over for good
+  (`point_of_no_return(final=True)`: both columns at once) right before the request is
+  sent, so a request in flight at the crash counts as sent, because only the provider
+  knows whether it arrived; at most once rather than a duplicate of a whole batch. A
+  request that goes unanswered while the sender lives (a read timeout) is settled the same
+  way (`Status.UNCONFIRMED`: sent, noted as unconfirmed).
+- A cancelled campaign sends nothing more, so a cancel counts what was handed over and
+  not answered as sent.
 - All of this holds against the death of the sending process (kill -9, OOM killer, a
   crash). The mark file lives in the page cache, and SQLite in WAL mode with
   synchronous=NORMAL (the store's setting) keeps every commit once write() returns; the
@@ -52,8 +64,8 @@ The honest limits:
   loss or an OS crash can lose the last marks and commits: those messages go out again
   (duplicates), none is lost that way.
 
-The same database connection refreshes the campaign's lease heartbeat from a background
-thread while the runner sends.
+The same database connection refreshes the runner's heartbeat (newsletter.sending.lease)
+from a background thread while the runner sends.
 """
 
 from __future__ import annotations
@@ -66,13 +78,25 @@ from typing import Any, cast
 from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 
-from newsletter.sending.marks import MarkFile
+from newsletter.core.errors import NewsletterError
+from newsletter.sending.marks import HANDED_OVER, MarkFile
 from newsletter.store.bulk import bind_processor
-from newsletter.store.campaigns import Campaign, Delivery
+from newsletter.store.campaigns import CampaignRunner, Delivery
 from newsletter.store.types import utcnow
 
 # Keys per UPDATE … WHERE id IN (…): an HTTP batch of 1,000 becomes two statements.
 _CHUNK = 500
+
+
+class DeliveryTakenError(NewsletterError):
+    """A delivery about to be handed over is no longer this runner's: the others took it
+    for dead (its heartbeat was late) and settled its rows."""
+
+    def __init__(self, key: int, owner: str) -> None:
+        super().__init__(
+            f"delivery {key} is no longer with runner {owner}: another runner took this one "
+            "for dead and settled it; not sent"
+        )
 
 
 class DeliveryJournal:
@@ -96,7 +120,7 @@ class DeliveryJournal:
         self._placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
         self._timestamp = bind_processor(cast(Table, Delivery.__table__).c.committed_at, dialect)
         self._heartbeat_value = bind_processor(
-            cast(Table, Campaign.__table__).c.lease_heartbeat, dialect
+            cast(Table, CampaignRunner.__table__).c.heartbeat, dialect
         )
         fairy = engine.raw_connection()
         self._connection: Any = fairy.driver_connection
@@ -113,23 +137,47 @@ class DeliveryJournal:
         if dialect.name == "postgresql":
             self._run("SET synchronous_commit = off", ())
         p = self._placeholder
-        self._commit_one = f"UPDATE deliveries SET committed_at = {p} WHERE id = {p}"
+        # Fenced: only a row still `sending` with this runner. One that others settled
+        # after taking this runner for dead (its heartbeat late) must not go out.
+        self._fence = f" AND state = 'sending' AND claimed_by = {p}"
+        self._commit_one = f"UPDATE deliveries SET committed_at = {p} WHERE id = {p}" + self._fence
+        self._handed_over_one = f"UPDATE deliveries SET handed_over_at = {p} WHERE id = {p}"
 
-    def point_of_no_return(self, *keys: int) -> None:
+    def point_of_no_return(self, *keys: int, final: bool = False) -> None:
         value = self._timestamp(self._clock())
         marks = self.marks
+        if final:
+            # Counts as sent from here on, answered or not (an API request).
+            self._update_keys(
+                "UPDATE deliveries SET committed_at = {p}, handed_over_at = {p} "
+                "WHERE id IN ({ids})",
+                keys,
+                value,
+                value,
+                fenced=True,
+            )
+            if marks is not None:
+                for key in keys:
+                    marks.set(key, HANDED_OVER)
+            return
         if len(keys) == 1:
             # The common case (SMTP), kept short: what runs after the mark is all that
             # stands between it and the caller's write of the dot.
             store = marks.setter(keys[0]) if marks is not None else None
             with self._lock:
                 self._check_open()
-                self._cursor.execute(self._commit_one, (value, keys[0]))
+                self._cursor.execute(self._commit_one, (value, keys[0], self.owner))
+                taken = self._cursor.rowcount != 1
+            if taken:
+                raise DeliveryTakenError(keys[0], self.owner)
             if store is not None:
                 store()
             return
         self._update_keys(
-            "UPDATE deliveries SET committed_at = {p} WHERE id IN ({ids})", keys, value
+            "UPDATE deliveries SET committed_at = {p} WHERE id IN ({ids})",
+            keys,
+            value,
+            fenced=True,
         )
         # Last, and right before the caller's write: a store into a mapped page, which
         # neither waits for I/O nor lets go of the GIL (see newsletter.sending.marks).
@@ -137,9 +185,27 @@ class DeliveryJournal:
             for key in keys:
                 marks.set(key)
 
+    def handed_over(self, *keys: int) -> None:
+        value = self._timestamp(self._clock())
+        marks = self.marks
+        if marks is not None:
+            for key in keys:
+                marks.handed_over(key)
+        if len(keys) == 1:
+            with self._lock:
+                self._check_open()
+                self._cursor.execute(self._handed_over_one, (value, keys[0]))
+            return
+        self._update_keys(
+            "UPDATE deliveries SET handed_over_at = {p} WHERE id IN ({ids})", keys, value
+        )
+
     def not_accepted(self, *keys: int) -> None:
         self.reset(*keys)
-        self._update_keys("UPDATE deliveries SET committed_at = NULL WHERE id IN ({ids})", keys)
+        self._update_keys(
+            "UPDATE deliveries SET committed_at = NULL, handed_over_at = NULL WHERE id IN ({ids})",
+            keys,
+        )
 
     def reset(self, *keys: int) -> None:
         """Clear the marks of deliveries about to be tried (again)."""
@@ -151,7 +217,7 @@ class DeliveryJournal:
         """Refresh the lease; False when another runner has taken it over."""
         p = self._placeholder
         count = self._run(
-            f"UPDATE campaigns SET lease_heartbeat = {p} WHERE id = {p} AND lease_owner = {p}",
+            f"UPDATE campaign_runners SET heartbeat = {p} WHERE campaign_id = {p} AND owner = {p}",
             (self._heartbeat_value(self._clock()), self.campaign_id, self.owner),
         )
         return count > 0
@@ -163,12 +229,25 @@ class DeliveryJournal:
                 self._cursor.close()
                 self._connection.close()
 
-    def _update_keys(self, template: str, keys: Sequence[int], *head: Any) -> None:
+    def _update_keys(
+        self, template: str, keys: Sequence[int], *head: Any, fenced: bool = False
+    ) -> None:
         p = self._placeholder
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
             sql = template.format(p=p, ids=", ".join([p] * len(chunk)))
-            self._run(sql, (*head, *chunk))
+            if not fenced:
+                self._run(sql, (*head, *chunk))
+                continue
+            if self._run(sql + self._fence, (*head, *chunk, self.owner)) != len(chunk):
+                # Some of them are not this runner's any more, so none may go: what was
+                # just recorded for the rest is taken back.
+                self._run(
+                    "UPDATE deliveries SET committed_at = NULL, handed_over_at = NULL "
+                    f"WHERE id IN ({', '.join([p] * len(keys))})" + self._fence,
+                    (*keys, self.owner),
+                )
+                raise DeliveryTakenError(chunk[0], self.owner)
 
     def _run(self, sql: str, params: Sequence[Any]) -> int:
         with self._lock:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
-from newsletter.core.settings import Settings
+from newsletter.core.errors import ConfigError
+from newsletter.core.settings import Settings, shared_redis_url
 from newsletter.issue.model import Issue
 from newsletter.mail.dkim import DkimSigner
 from newsletter.mail.factory import Addressee, CampaignMessages, MessageFactory
@@ -20,6 +21,7 @@ from newsletter.mail.mime import new_message_id
 from newsletter.mail.sender import sender_of
 from newsletter.sending.ratelimit import RateLimiter
 from newsletter.sending.runner import Progress, Runner, StopRequest
+from newsletter.sending.shared_rate import SharedRateLimiter
 from newsletter.store.addresses import normalise
 from newsletter.transports.base import Outcome, Transport
 
@@ -59,6 +61,22 @@ def send_test(
     return email, transport.send_batch(factory.content, [message])[0]
 
 
+def limiter_for(settings: Settings, *, shared: bool) -> RateLimiter | SharedRateLimiter:
+    """The configured rate limit: this process's own, or for a worker the one all the
+    workers share (ConfigError when there is a limit and no Redis to share it through)."""
+    own = RateLimiter.from_settings(settings)
+    if not shared or own.unlimited:
+        return own
+    url = shared_redis_url(settings)
+    if url is None:
+        raise ConfigError(
+            "NEWSLETTER_RATE_LIMIT and NEWSLETTER_HOURLY_LIMIT hold for all the sending "
+            "workers together, through Redis, and the broker is not Redis: set "
+            "NEWSLETTER_RATE_REDIS_URL, e.g. redis://127.0.0.1:6379/0"
+        )
+    return SharedRateLimiter.from_settings(settings, url)
+
+
 def campaign_runner(
     settings: Settings,
     engine: Engine,
@@ -67,15 +85,19 @@ def campaign_runner(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     stop: StopRequest | None = None,
+    shared: bool = False,
 ) -> Runner:
-    """The runner for a campaign, rate-limited and signed as configured."""
+    """The runner for a campaign, rate-limited and signed as configured. `shared`: a
+    worker's, beside others on the same campaign (newsletter.sending.lease), whose rate
+    limit all the workers share through Redis."""
     return Runner(
         campaign_id,
         transport,
         settings=settings,
         engine=engine,
-        limiter=RateLimiter.from_settings(settings),
+        limiter=limiter_for(settings, shared=shared),
         signer=DkimSigner.from_settings(settings),
         on_progress=on_progress,
         stop=stop,
+        shared=shared,
     )

@@ -9,8 +9,9 @@
   (An `unreachable` RETRY never gets here: the runner puts it back as it was.)
 - `is_hard_bounce`: whether a rejection is about the address itself (it counts towards
   suppressing the address) rather than the message or a policy.
-- `StormWatch`: an error storm, i.e. so many failed or deferred messages in a row that
-  carrying on would only burn through the list.
+- (The error storm, so many failed or deferred messages in a row that carrying on would
+  only burn through the list, is counted on the campaign across all its runners:
+  newsletter.sending.queue.feed_storm.)
 - `OutageWatch`: how long the server has been unreachable, how long to wait before the
   next try (exponential, capped), and when the outage has lasted too long.
 """
@@ -147,29 +148,6 @@ def is_hard_bounce(detail: str) -> bool:
         subject, item = enhanced.group(2), enhanced.group(3)
         return subject == "1" or (subject == "2" and item == "1")
     return int(detail[:3]) in (550, 551, 553)
-
-
-class StormWatch:
-    """Counts failed or deferred messages in a row; says when that becomes a storm."""
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("the error storm limit must be at least 1")
-        self.limit = limit
-        self.run = 0
-        self.last = ""
-
-    def feed(self, outcomes: list[Outcome]) -> str | None:
-        """The reason to pause, once `limit` messages in a row were not sent."""
-        for outcome in outcomes:
-            if outcome.status is Status.SENT:
-                self.run = 0
-            else:
-                self.run += 1
-                self.last = outcome.detail
-        if self.run >= self.limit:
-            return f"{self.run} messages in a row were not accepted; the last: {self.last}"
-        return None
 
 
 class OutageWatch:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from newsletter.core.durations import duration, finish_time, took
-from newsletter.sending.lease import LeaseState
+from newsletter.sending.lease import any_live, runners
 from newsletter.store.campaigns import (
     CampaignStatus,
     Delivery,
@@ -72,8 +72,7 @@ def campaign_progress(
     """UnknownCampaignError if there is no such campaign."""
     campaign = get_campaign(session, campaign_id)
     counts = delivery_counts(session, campaign_id)
-    lease = LeaseState(campaign.lease_owner, campaign.lease_heartbeat)
-    running = runs_here or lease.is_live(now, lease_timeout)
+    running = runs_here or any_live(runners(session, campaign_id), now, lease_timeout)
     left = left_of(counts)
     status = campaign.status.value
     if campaign.status is CampaignStatus.SENDING and not running:

@@ -14,14 +14,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Boolean, CursorResult, Table, bindparam, case, func, select, true, update
+from sqlalchemy import (
+    Boolean,
+    CursorResult,
+    Table,
+    bindparam,
+    case,
+    false,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from newsletter.mail.factory import Addressee
-from newsletter.sending.policy import Decision
+from newsletter.sending.marks import Marks
+from newsletter.sending.policy import UNANSWERED, Decision
 from newsletter.store.bulk import one_of
 from newsletter.store.campaigns import (
     UNSETTLED,
@@ -33,11 +45,19 @@ from newsletter.store.campaigns import (
 from newsletter.store.models import Membership, Subscriber, SuppressionReason
 from newsletter.store.recipients import eligible_query
 from newsletter.store.subscriptions import suppress
+from newsletter.transports.base import Outcome, Status
 
 SETTLED_SENT = "settled after interruption: the end of data had been sent"
+SETTLED_UNANSWERED = (
+    f"interrupted after the hand-over, before the server's reply ({UNANSWERED}); "
+    "to be sent again, same Message-ID"
+)
 SETTLED_AGAIN = "interrupted before the end of data; to be sent again"
 NO_LONGER_ELIGIBLE = "not sent: unsubscribed or suppressed before its turn"
 CANCELLED = "not sent: the campaign was cancelled"
+
+# How soon a runner with nothing to claim looks again while others have rows in flight.
+IN_FLIGHT_RECHECK = timedelta(seconds=1)
 
 _table = cast(Table, Delivery.__table__)
 _c = _table.c
@@ -62,9 +82,14 @@ class Claim:
     next_due: datetime | None = None
 
 
-def claim_batch(session: Session, campaign_id: int, *, limit: int, now: datetime) -> Claim:
-    """Up to `limit` due deliveries, now `sending`; marks the campaign done when nothing
-    is left. Run in a write transaction."""
+def claim_batch(
+    session: Session, campaign_id: int, *, limit: int, now: datetime, owner: str | None = None
+) -> Claim:
+    """Up to `limit` due deliveries, now `sending` with `owner` (the runner's name); marks
+    the campaign done when nothing is left. Run in a write transaction.
+
+    On PostgreSQL the rows are read `FOR UPDATE SKIP LOCKED`: runners claiming at the
+    same moment each get other rows, and none waits for another's claim to commit."""
     campaign = session.execute(
         select(Campaign.status, Campaign.list_id).where(Campaign.id == campaign_id)
     ).one()
@@ -105,7 +130,9 @@ def claim_batch(session: Session, campaign_id: int, *, limit: int, now: datetime
     if gone:
         _set_state(session, gone, DeliveryState.SKIPPED, now, detail=NO_LONGER_ELIGIBLE)
     if claimed:
-        _set_state(session, [row.id for row in claimed], DeliveryState.SENDING, now)
+        _set_state(
+            session, [row.id for row in claimed], DeliveryState.SENDING, now, claimed_by=owner
+        )
     return Claim(
         status,
         [
@@ -128,14 +155,23 @@ def claim_batch(session: Session, campaign_id: int, *, limit: int, now: datetime
 
 
 def _nothing_due(session: Session, campaign_id: int, now: datetime) -> Claim:
-    left = session.execute(
+    pending = session.execute(
         select(func.count(), func.min(_c.not_before)).where(
+            _c.campaign_id == campaign_id, _c.state == DeliveryState.PENDING.value
+        )
+    ).one()
+    if pending[0]:
+        return Claim(CampaignStatus.SENDING, [], next_due=pending[1] or now)
+    in_flight = session.scalar(
+        select(func.count()).where(
             _c.campaign_id == campaign_id,
             _c.state.in_([state.value for state in UNSETTLED]),
         )
-    ).one()
-    if left[0]:
-        return Claim(CampaignStatus.SENDING, [], next_due=left[1] or now)
+    )
+    if in_flight:
+        # With other runners (or a dead one, until it is found out): look again shortly;
+        # their rows may come back to pending.
+        return Claim(CampaignStatus.SENDING, [], next_due=now + IN_FLIGHT_RECHECK)
     session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
@@ -151,10 +187,18 @@ def _set_state(
     now: datetime,
     *,
     detail: str | None = None,
+    claimed_by: str | None = None,
 ) -> None:
-    values: dict[str, Any] = {"state": state.value, "updated_at": now, "committed_at": None}
+    values: dict[str, Any] = {
+        "state": state.value,
+        "updated_at": now,
+        "committed_at": None,
+        "handed_over_at": None,
+    }
     if detail is not None:
         values["detail"] = detail
+    if claimed_by is not None:
+        values["claimed_by"] = claimed_by
     session.execute(
         update(_table).where(one_of(_c.id, list(ids), session.get_bind().dialect)).values(**values)
     )
@@ -174,6 +218,7 @@ _RECORD = (
         # The commit time stays on a sent row (when its end of data went out); any other
         # row was not accepted and must not be settled as sent after a crash.
         committed_at=case((bindparam("b_sent", type_=Boolean()), _c.committed_at), else_=None),
+        handed_over_at=case((bindparam("b_sent", type_=Boolean()), _c.handed_over_at), else_=None),
         updated_at=bindparam("b_now"),
     )
 )
@@ -253,38 +298,73 @@ def unclaim(session: Session, keys: Sequence[int], now: datetime) -> None:
                 one_of(_c.id, list(keys), session.get_bind().dialect),
                 _c.state == DeliveryState.SENDING.value,
             )
-            .values(state=DeliveryState.PENDING.value, committed_at=None, updated_at=now)
+            .values(
+                state=DeliveryState.PENDING.value,
+                committed_at=None,
+                handed_over_at=None,
+                updated_at=now,
+            )
         )
 
 
 def settle_in_flight(
-    session: Session, campaign_id: int, now: datetime, marked: set[int] | None = None
+    session: Session,
+    campaign_id: int,
+    now: datetime,
+    marked: Marks | None = None,
+    *,
+    claimed_by: str | None = None,
+    unanswered_as_sent: bool = False,
 ) -> tuple[int, int]:
-    """After an interruption: (settled as sent, to be sent again). Only with the lease held.
+    """After an interruption: (settled as sent, to be sent again). Only for runners known
+    dead (newsletter.sending.lease).
 
-    `marked`: the dead runner's marks, when they could be read (same host); otherwise
-    `committed_at` decides (newsletter.sending.journal).
+    `claimed_by`: only the rows of that runner; None: every row in flight, when no live
+    runner is left. `marked`: that runner's marks, when they could be read (same host);
+    otherwise `committed_at` and `handed_over_at` decide (newsletter.sending.journal):
+    - handed over (the end of data written, or an API request made): sent;
+    - about to be handed over, not known to be: sent again with the same Message-ID and
+      counted as may be duplicated, since the sender died right before or right after its
+      end of data left (`unanswered_as_sent`: counted as sent instead, for a cancel, which
+      sends nothing more);
+    - neither: sent again; the server never had it.
     """
     in_flight = (_c.campaign_id == campaign_id) & (_c.state == DeliveryState.SENDING.value)
+    if claimed_by is not None:
+        in_flight = in_flight & (_c.claimed_by == claimed_by)
     if marked is None:
-        handed_over = list(
-            session.scalars(select(_c.id).where(in_flight, _c.committed_at.is_not(None)))
-        )
-    else:
-        handed_over = [
-            key for key in session.scalars(select(_c.id).where(in_flight)) if key in marked
-        ]
+        return _settle_by_database(session, in_flight, now, unanswered_as_sent)
+    rows = session.execute(select(_c.id).where(in_flight)).all()
+    gone = [row.id for row in rows if row.id in marked.handed_over]
+    unanswered = [row.id for row in rows if row.id in marked.committed]
+    if unanswered_as_sent:
+        gone, unanswered = gone + unanswered, []
     dialect = session.get_bind().dialect
-    sent = 0
-    if handed_over:
+    sent = again = 0
+    if gone:
         sent = _count(
             session.execute(
                 update(_table)
-                .where(in_flight, one_of(_c.id, handed_over, dialect))
+                .where(in_flight, one_of(_c.id, gone, dialect))
                 .values(state=DeliveryState.SENT.value, detail=SETTLED_SENT, updated_at=now)
             )
         )
-    again = _count(
+    if unanswered:
+        again = _count(
+            session.execute(
+                update(_table)
+                .where(in_flight, one_of(_c.id, unanswered, dialect))
+                .values(
+                    state=DeliveryState.PENDING.value,
+                    detail=SETTLED_UNANSWERED,
+                    unanswered=_c.unanswered + 1,
+                    committed_at=None,
+                    handed_over_at=None,
+                    updated_at=now,
+                )
+            )
+        )
+    again += _count(
         session.execute(
             update(_table)
             .where(in_flight)
@@ -292,11 +372,40 @@ def settle_in_flight(
                 state=DeliveryState.PENDING.value,
                 detail=SETTLED_AGAIN,
                 committed_at=None,
+                handed_over_at=None,
                 updated_at=now,
             )
         )
     )
     return sent, again
+
+
+def _settle_by_database(
+    session: Session, in_flight: Any, now: datetime, unanswered_as_sent: bool
+) -> tuple[int, int]:
+    """settle_in_flight by `committed_at` and `handed_over_at`, in one statement: each
+    row is judged as it is when the statement reaches it, so a runner that was only
+    taken for dead and commits a row meanwhile is either seen here or fenced off by the
+    journal (newsletter.sending.journal), never lost between two statements."""
+    committed = _c.committed_at.is_not(None)
+    gone = committed if unanswered_as_sent else _c.handed_over_at.is_not(None)
+    unsure = false() if unanswered_as_sent else committed & _c.handed_over_at.is_(None)
+    states = session.execute(
+        update(_table)
+        .where(in_flight)
+        .values(
+            state=case((gone, DeliveryState.SENT.value), else_=DeliveryState.PENDING.value),
+            detail=case((gone, SETTLED_SENT), (unsure, SETTLED_UNANSWERED), else_=SETTLED_AGAIN),
+            unanswered=_c.unanswered + case((unsure, 1), else_=0),
+            committed_at=case((gone, _c.committed_at), else_=None),
+            handed_over_at=case((gone, _c.handed_over_at), else_=None),
+            updated_at=now,
+        )
+        .returning(_c.state)
+    ).scalars()
+    settled = [DeliveryState(state) for state in states]
+    sent = settled.count(DeliveryState.SENT)
+    return sent, len(settled) - sent
 
 
 def skip_pending(session: Session, campaign_id: int, detail: str, now: datetime) -> int:
@@ -322,3 +431,44 @@ def delivery_span(session: Session, campaign_id: int) -> tuple[int, int]:
     if low is None:
         return 0, 0
     return int(low), int(high) - int(low) + 1
+
+
+def feed_storm(
+    session: Session, campaign_id: int, answered: Sequence[Outcome], *, limit: int
+) -> str | None:
+    """Count the batch's outcomes into the campaign's run of messages not accepted, which
+    all its runners share; the reason to pause once it reaches `limit`."""
+    if not answered:
+        return None
+    trailing = 0
+    accepted = False
+    last = ""
+    for outcome in answered:
+        if outcome.status is Status.SENT:
+            trailing, accepted = 0, True
+        else:
+            trailing += 1
+            last = outcome.detail
+    campaigns = cast(Table, Campaign.__table__).c
+    if trailing == 0:
+        # The common case writes nothing (and so locks nothing) unless a run was going.
+        session.execute(
+            update(Campaign)
+            .where(campaigns.id == campaign_id, campaigns.failures_in_row != 0)
+            .values(failures_in_row=0, last_failure=None)
+        )
+        return None
+    run = trailing
+    if not accepted:
+        before = session.scalar(
+            select(campaigns.failures_in_row).where(campaigns.id == campaign_id).with_for_update()
+        )
+        run += int(before or 0)
+    session.execute(
+        update(Campaign)
+        .where(campaigns.id == campaign_id)
+        .values(failures_in_row=run, last_failure=last)
+    )
+    if run >= limit:
+        return f"{run} messages in a row were not accepted; the last: {last}"
+    return None

@@ -53,6 +53,45 @@ def _slack(now: float) -> float:
     return 1e-9 + abs(now) * 1e-14
 
 
+def checked_limits(
+    per_second: float, per_hour: int | None, burst: float | None
+) -> tuple[float, int | None, float]:
+    """(per second, per hour or None, burst) as a limiter keeps them; ValueError naming a bad
+    one. Every limiter's constructor (here and in shared_rate.py) checks its limits so."""
+    if isinstance(per_second, bool) or not isinstance(per_second, int | float):
+        raise ValueError(f"per_second must be a number, not {per_second!r}")
+    if not math.isfinite(per_second) or per_second < 0:
+        raise ValueError(
+            f"per_second must be a finite number of messages >= 0 (0 = no limit), "
+            f"not {per_second!r}"
+        )
+    if per_hour is not None and (
+        isinstance(per_hour, bool) or not isinstance(per_hour, int) or per_hour < 0
+    ):
+        raise ValueError(
+            f"per_hour must be a whole number of messages >= 0 or None (no cap), not {per_hour!r}"
+        )
+    if burst is not None:
+        if per_second == 0:
+            raise ValueError("burst needs a per-second rate; per_second is 0 (no limit)")
+        if (
+            isinstance(burst, bool)
+            or not isinstance(burst, int | float)
+            or not math.isfinite(burst)
+            or burst < 1
+        ):
+            raise ValueError(f"burst must be a finite number of messages >= 1, not {burst!r}")
+    return float(per_second), per_hour or None, float(burst) if burst is not None else 1.0
+
+
+def check_count(n: int, per_hour: int | None) -> None:
+    """ValueError unless `n` is a message count a limiter with that hourly cap can grant."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"message count must be a whole number >= 0, not {n!r}")
+    if per_hour is not None and n > per_hour:
+        raise ValueError(f"cannot send {n} messages at once: the hourly limit is {per_hour}")
+
+
 @dataclass
 class _Span:
     """Messages granted within one grain; all expire as if granted at the last of them."""
@@ -79,33 +118,7 @@ class RateLimiter:
         `sleep(seconds)` must sleep at least that long, as the default does; it may raise to
         abandon a wait (nothing is granted then). `clock` must never go backwards.
         """
-        if isinstance(per_second, bool) or not isinstance(per_second, int | float):
-            raise ValueError(f"per_second must be a number, not {per_second!r}")
-        if not math.isfinite(per_second) or per_second < 0:
-            raise ValueError(
-                f"per_second must be a finite number of messages >= 0 (0 = no limit), "
-                f"not {per_second!r}"
-            )
-        if per_hour is not None and (
-            isinstance(per_hour, bool) or not isinstance(per_hour, int) or per_hour < 0
-        ):
-            raise ValueError(
-                f"per_hour must be a whole number of messages >= 0 or None (no cap), "
-                f"not {per_hour!r}"
-            )
-        if burst is not None:
-            if per_second == 0:
-                raise ValueError("burst needs a per-second rate; per_second is 0 (no limit)")
-            if (
-                isinstance(burst, bool)
-                or not isinstance(burst, int | float)
-                or not math.isfinite(burst)
-                or burst < 1
-            ):
-                raise ValueError(f"burst must be a finite number of messages >= 1, not {burst!r}")
-        self._rate = float(per_second)
-        self._burst = float(burst) if burst is not None else 1.0
-        self._hourly = per_hour or None
+        self._rate, self._hourly, self._burst = checked_limits(per_second, per_hour, burst)
         self._clock = clock
         self._sleep = sleep
         # Held by the request at the head of the queue, sleep included.
@@ -163,12 +176,7 @@ class RateLimiter:
             return max(0.0, self._wait(n, self._clock()))
 
     def _check(self, n: int) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"message count must be a whole number >= 0, not {n!r}")
-        if self._hourly is not None and n > self._hourly:
-            raise ValueError(
-                f"cannot send {n} messages at once: the hourly limit is {self._hourly}"
-            )
+        check_count(n, self._hourly)
 
     def _wait(self, n: int, now: float) -> float:
         """Seconds from `now` until both limits allow `n` more; <= 0 means now. Pure."""

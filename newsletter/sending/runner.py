@@ -41,6 +41,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -53,7 +54,14 @@ from newsletter.mail.mime import MessageError
 from newsletter.mail.sender import Sender
 from newsletter.sending.control import pause_campaign, reopen_campaign
 from newsletter.sending.journal import DeliveryJournal, Heartbeat
-from newsletter.sending.lease import release_lease, renew_lease, take_lease
+from newsletter.sending.lease import (
+    LeaseState,
+    dead_runners,
+    release_lease,
+    renew_lease,
+    runners,
+    take_lease,
+)
 from newsletter.sending.marks import (
     MarkFile,
     discard_marks,
@@ -61,13 +69,14 @@ from newsletter.sending.marks import (
     marks_path,
     previous_marks,
 )
-from newsletter.sending.policy import Decision, OutageWatch, RetryPolicy, StormWatch, decide
+from newsletter.sending.policy import Decision, OutageWatch, RetryPolicy, decide
 from newsletter.sending.queue import CANCELLED as CANCELLED_DETAIL
 from newsletter.sending.queue import (
     Claim,
     Claimed,
     claim_batch,
     delivery_span,
+    feed_storm,
     record_results,
     release,
     settle_in_flight,
@@ -75,6 +84,7 @@ from newsletter.sending.queue import (
     unclaim,
 )
 from newsletter.sending.ratelimit import RateLimiter
+from newsletter.sending.shared_rate import SharedRateLimiter
 from newsletter.store import session_scope
 from newsletter.store.campaigns import (
     Campaign,
@@ -180,7 +190,7 @@ class Runner:
         *,
         settings: Settings,
         engine: Engine,
-        limiter: RateLimiter | None = None,
+        limiter: RateLimiter | SharedRateLimiter | None = None,
         signer: DkimSigner | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -188,6 +198,7 @@ class Runner:
         jitter: Callable[[], float] = random.random,
         owner: str | None = None,
         stop: StopRequest | None = None,
+        shared: bool = False,
     ) -> None:
         self.campaign_id = campaign_id
         self.transport = transport
@@ -200,6 +211,8 @@ class Runner:
         self.sleep = sleep
         self.jitter = jitter
         self.owner = owner or this_runner()
+        # A worker, beside others on the same campaign (newsletter.sending.lease).
+        self.shared = shared
         self.policy = RetryPolicy(
             max_attempts=settings.send_max_attempts,
             base=settings.send_retry_base,
@@ -230,20 +243,23 @@ class Runner:
         now = self.clock()
         folder = marks_folder(self.settings)
         with session_scope(self.engine, write=True) as session:
-            previous = take_lease(
+            gone = take_lease(
                 session,
                 self.campaign_id,
                 self.owner,
                 now=now,
                 timeout=self.settings.send_lease_timeout,
+                shared=self.shared,
             )
             campaign = (
                 reopen_campaign(session, self.campaign_id, now=now)
                 if resume
                 else get_campaign(session, self.campaign_id)
             )
-            marked = previous_marks(folder, self.campaign_id, previous.owner)
-            settled, resent = settle_in_flight(session, self.campaign_id, now, marked)
+            alone = len(runners(session, self.campaign_id)) == 1
+            settled, resent = settle_runners(
+                session, self.campaign_id, gone, folder, now=now, alone=alone
+            )
             span = delivery_span(session, self.campaign_id)
             status = campaign.status
             result = RunResult(
@@ -255,8 +271,6 @@ class Runner:
                 resent=resent,
             )
             source = _messages_of(campaign, session)
-        # Settled: what the dead runner's marks said is in the database now.
-        discard_marks(folder, self.campaign_id)
         if status is CampaignStatus.SENDING:
             self._report(result.tally)
             marks = MarkFile(marks_path(folder, self.campaign_id, self.owner), *span)
@@ -290,7 +304,6 @@ class Runner:
         journal = DeliveryJournal(
             self.engine, self.campaign_id, self.owner, marks=marks, clock=self.clock
         )
-        storm = StormWatch(self.settings.send_pause_after_failures)
         interval = min(5.0, self.settings.send_lease_timeout / 4)
         courier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="courier")
         # Claimed and built, not yet handed to the transport.
@@ -318,7 +331,7 @@ class Runner:
                         if claim.deliveries
                         else None
                     )
-                    if self._record(ready, in_flight.result(), storm, result):
+                    if self._record(ready, in_flight.result(), result):
                         self._unclaim(following)
                         return
                     self._wait_out_outage(result.tally)
@@ -336,7 +349,28 @@ class Runner:
         now = self.clock()
         with session_scope(self.engine, write=True) as session:
             renew_lease(session, self.campaign_id, self.owner, now=now)
-            claim = claim_batch(session, self.campaign_id, limit=self.batch_size, now=now)
+            if self.shared:
+                dead = dead_runners(
+                    session,
+                    self.campaign_id,
+                    self.owner,
+                    now=now,
+                    timeout=self.settings.send_lease_timeout,
+                )
+                if dead:
+                    settled, resent = settle_runners(
+                        session,
+                        self.campaign_id,
+                        dead,
+                        marks_folder(self.settings),
+                        now=now,
+                        alone=False,
+                    )
+                    result.settled_sent += settled
+                    result.resent += resent
+            claim = claim_batch(
+                session, self.campaign_id, limit=self.batch_size, now=now, owner=self.owner
+            )
             if claim.status is not CampaignStatus.SENDING and ready is not None:
                 unclaim(session, ready.keys, now)
             if claim.status is CampaignStatus.CANCELLED:
@@ -417,7 +451,6 @@ class Runner:
         self,
         batch: _Batch,
         sent: list[Outcome] | TransportError,
-        storm: StormWatch,
         result: RunResult,
     ) -> bool:
         """Write what became of a batch; True when the run is over (result.status says why)."""
@@ -443,9 +476,18 @@ class Runner:
                 unanswered_before=claimed.unanswered,
             )
             decided.append((claimed, decision))
-        reason = storm.feed(answered) or self.outage.feed(sent, done)
+        reason = self.outage.feed(sent, done)
         with session_scope(self.engine, write=True) as session:
             renew_lease(session, self.campaign_id, self.owner, now=done)
+            reason = (
+                feed_storm(
+                    session,
+                    self.campaign_id,
+                    answered,
+                    limit=self.settings.send_pause_after_failures,
+                )
+                or reason
+            )
             if unreachable:
                 detail = next(o.detail for o in sent if o.unreachable)
                 release(
@@ -543,6 +585,36 @@ class Runner:
     ) -> None:
         if self.on_progress is not None:
             self.on_progress(Progress(Tally(**vars(tally)), waiting_until, unreachable_until))
+
+
+def settle_runners(
+    session: Session,
+    campaign_id: int,
+    gone: list[LeaseState],
+    folder: Path,
+    *,
+    now: datetime,
+    alone: bool,
+) -> tuple[int, int]:
+    """Settle what the dead runners `gone` left in flight: (settled as sent, to be sent
+    again). Each by its own mark file where this host can read it, by `committed_at`
+    otherwise. `alone`: no other runner lives, so every row still in flight is a dead
+    one's, including rows from before runners were named on them."""
+    sent = again = 0
+    for state in gone:
+        if state.owner is None:
+            continue
+        marked = previous_marks(folder, campaign_id, state.owner)
+        one_sent, one_again = settle_in_flight(
+            session, campaign_id, now, marked, claimed_by=state.owner
+        )
+        sent, again = sent + one_sent, again + one_again
+        # Settled: what its marks said is in the database now.
+        discard_marks(folder, campaign_id, state.owner)
+    if alone:
+        one_sent, one_again = settle_in_flight(session, campaign_id, now, None)
+        sent, again = sent + one_sent, again + one_again
+    return sent, again
 
 
 def batch_size(base: int, per_second: float) -> int:

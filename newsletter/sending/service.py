@@ -10,6 +10,10 @@
   `reopen` (a resume whose run follows elsewhere, in a background thread) and `cancel` it.
 - What there is to see: `campaigns` (every one, with whether a runner works on it) and
   `progress` (one campaign, as the staff page polls it).
+- Scheduled sends (newsletter.sending.schedule): `read_time` (a time as typed, checked),
+  `create_scheduled` (a campaign that waits for its time and the workers), `reschedule`,
+  `scheduled_at`, `shown` (a time in the staff's time zone), and `start_due`, a worker's
+  poll for the campaigns whose time has come.
 
 The service gets its settings and its database from whoever makes it (the CLI from its
 settings, the web app from its own), never from the environment, and it prints nothing:
@@ -22,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -31,7 +36,7 @@ from newsletter.issue.model import Issue
 from newsletter.mail.factory import Addressee, MessageFactory
 from newsletter.mail.mime import new_message_id
 from newsletter.mail.sender import sender_of
-from newsletter.sending import launch
+from newsletter.sending import launch, schedule
 from newsletter.sending.control import (
     PAUSED_BY_STAFF,
     Cancelled,
@@ -39,11 +44,13 @@ from newsletter.sending.control import (
     pause_campaign,
     reopen_campaign,
 )
-from newsletter.sending.lease import LeaseState
+from newsletter.sending.lease import any_live
 from newsletter.sending.marks import discard_marks, marks_folder
 from newsletter.sending.progress import CampaignProgress, campaign_progress
 from newsletter.sending.runner import Progress, RunResult, StopRequest
+from newsletter.sending.schedule import ScheduleError
 from newsletter.store.campaigns import (
+    Campaign,
     CampaignSummary,
     campaign_summaries,
     create_campaign,
@@ -69,6 +76,7 @@ __all__ = [
     "ListedCampaign",
     "Progress",
     "RunResult",
+    "ScheduleError",
     "StopRequest",
 ]
 
@@ -153,16 +161,25 @@ class CampaignService:
         `issue_version_id`: the saved issue version `issue` was composed from, recorded
         with the campaign."""
         with self._writing() as session:
-            campaign = create_campaign(
-                session,
-                list_id=audience.id,
-                list_name=audience.name,
-                issue=issue,
-                transport=transport_name,
-                sender=sender_of(self.settings),
-                issue_version_id=issue_version_id,
-            )
-            return campaign.id
+            return self._new_campaign(session, issue, audience, transport_name, issue_version_id).id
+
+    def _new_campaign(
+        self,
+        session: Session,
+        issue: Issue,
+        audience: ListSummary,
+        transport_name: str,
+        issue_version_id: int | None,
+    ) -> Campaign:
+        return create_campaign(
+            session,
+            list_id=audience.id,
+            list_name=audience.name,
+            issue=issue,
+            transport=transport_name,
+            sender=sender_of(self.settings),
+            issue_version_id=issue_version_id,
+        )
 
     def run(
         self,
@@ -171,12 +188,15 @@ class CampaignService:
         resume: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
         stop: StopRequest | None = None,
+        shared: bool = False,
     ) -> RunResult:
         """Send what is left of the campaign, here and now, through the transport it was
         created for; `resume` reopens a paused campaign first.
 
         It ends when nothing is left, when the campaign is paused (from elsewhere, by an
-        error storm, or by `stop`) or cancelled. LeaseHeldError if another runner sends it.
+        error storm, or by `stop`) or cancelled. LeaseHeldError if another runner sends it
+        (`shared`: a worker, which sends beside other workers, and is refused only by a
+        runner that sends alone).
         """
         with self._reading() as session:
             transport_name = get_campaign(session, campaign_id).transport
@@ -189,6 +209,7 @@ class CampaignService:
                 transport,
                 on_progress=on_progress,
                 stop=stop,
+                shared=shared,
             )
             return runner.run(resume=resume)
         finally:
@@ -237,7 +258,7 @@ class CampaignService:
         return [
             ListedCampaign(
                 summary,
-                LeaseState(summary.lease_owner, summary.lease_heartbeat).is_live(now, timeout),
+                any_live(summary.runners, now, timeout),
             )
             for summary in summaries
         ]
@@ -257,6 +278,69 @@ class CampaignService:
                 runs_here=running_here,
                 error=error,
             )
+
+    # Scheduled sends
+
+    def read_time(self, text: str, *, in_staff_zone: bool = False) -> datetime:
+        """A send time as typed (ISO 8601), in UTC, once it is known to be in the future;
+        ScheduleError otherwise. Without a zone offset it is refused, or with
+        `in_staff_zone` taken in NEWSLETTER_TIME_ZONE (a form's local time)."""
+        zone = schedule.zone_of(self.settings)
+        at = schedule.parse_time(text, zone if in_staff_zone else None)
+        schedule.require_future(at, utcnow(), zone)
+        return at
+
+    def shown(self, moment: datetime) -> str:
+        """A moment in the staff's time zone (NEWSLETTER_TIME_ZONE), as people read it."""
+        return schedule.shown(moment, schedule.zone_of(self.settings))
+
+    def create_scheduled(
+        self,
+        issue: Issue,
+        audience: ListSummary,
+        transport_name: str,
+        at: datetime,
+        *,
+        issue_version_id: int | None = None,
+    ) -> int:
+        """As `create`, for a campaign that waits until `at`, when a sending worker starts
+        it; its id. ConfigError without a broker (only workers start scheduled campaigns),
+        ScheduleError if `at` is past."""
+        schedule.require_workers(self.settings)
+        now = utcnow()
+        schedule.require_future(at, now, schedule.zone_of(self.settings))
+        with self._writing() as session:
+            campaign = self._new_campaign(
+                session, issue, audience, transport_name, issue_version_id
+            )
+            schedule.schedule_new(session, campaign, at, now=now)
+            return campaign.id
+
+    def reschedule(self, campaign_id: int, at: datetime) -> None:
+        """A scheduled campaign starts at `at` instead: ScheduleError if that is past,
+        CampaignStateError if the campaign has started (or was never scheduled)."""
+        now = utcnow()
+        schedule.require_future(at, now, schedule.zone_of(self.settings))
+        with self._writing() as session:
+            schedule.move(session, campaign_id, at, now=now)
+
+    def scheduled_at(self, campaign_id: int) -> datetime | None:
+        """When the campaign is (or was) scheduled to start; None if it was sent at once."""
+        with self._reading() as session:
+            return schedule.scheduled_time(session, campaign_id)
+
+    def start_due(self) -> list[int]:
+        """Move every due scheduled campaign that no other worker moved first to sending;
+        their ids, for the caller to hand to the queue. Each in a transaction of its own,
+        so that a campaign won is handed over even if a later one fails."""
+        with self._reading() as session:
+            found = schedule.due(session, utcnow())
+        started = []
+        for campaign_id in found:
+            with self._writing() as session:
+                if schedule.start_due(session, campaign_id, now=utcnow()):
+                    started.append(campaign_id)
+        return started
 
     def _reading(self) -> AbstractContextManager[Session]:
         return session_scope(self.engine)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
+import sqlalchemy
 from sqlalchemy import (
     Boolean,
     ForeignKey,
@@ -47,6 +48,9 @@ from newsletter.store.types import utcnow
 
 
 class CampaignStatus(StrEnum):
+    # Waiting for campaigns.scheduled_at, when a worker moves it to sending
+    # (newsletter.sending.schedule).
+    SCHEDULED = "scheduled"
     SENDING = "sending"
     PAUSED = "paused"
     CANCELLED = "cancelled"
@@ -82,7 +86,16 @@ class CampaignStateError(StoreError):
 
 class Campaign(Base):
     __tablename__ = "campaigns"
-    __table_args__ = (_allowed("status", CampaignStatus),)
+    __table_args__ = (
+        _allowed("status", CampaignStatus),
+        # The due scheduled campaigns, which every worker looks for every few seconds.
+        Index(
+            "ix_campaigns_scheduled",
+            "scheduled_at",
+            sqlite_where=text("status = 'scheduled'"),
+            postgresql_where=text("status = 'scheduled'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # SET NULL: a campaign stays on record when its list is deleted; list_name says which.
@@ -97,9 +110,13 @@ class Campaign(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # When a scheduled campaign is due (newsletter.sending.schedule); kept once it starts.
+    scheduled_at: Mapped[datetime | None]
 
     # The issue as composed when the campaign was created.
     slug: Mapped[str] = mapped_column(String(200))
+    # The day of the event it reports on (the record's date), by which the archive dates it.
+    issue_date: Mapped[date | None]
     subject: Mapped[str] = mapped_column(Text)
     preheader: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(35))
@@ -117,15 +134,30 @@ class Campaign(Base):
     unsubscribe_mailto: Mapped[str | None] = mapped_column(Text)
     public_url: Mapped[str] = mapped_column(Text)
 
-    # The runner working on it ("host:pid") and when it last said it is alive.
-    lease_owner: Mapped[str | None] = mapped_column(String(255))
-    lease_heartbeat: Mapped[datetime | None]
+    # The error storm, counted across all the campaign's runners: messages not accepted
+    # since the last one that was, and the server's words for the last of them.
+    # (sqlalchemy.text by its full name: this class's `text` column hides it here.)
+    failures_in_row: Mapped[int] = mapped_column(default=0, server_default=sqlalchemy.text("0"))
+    last_failure: Mapped[str | None] = mapped_column(Text)
 
     # The saved issue version it was composed from (newsletter.store.issues); None when it
     # was sent from a record file, or the issue was deleted since.
     issue_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("issue_versions.id", ondelete="SET NULL")
     )
+
+
+class CampaignRunner(Base):
+    """A runner working on the campaign ("host:pid") and when it last said it is alive
+    (newsletter.sending.lease). `shared`: a worker, which others may join."""
+
+    __tablename__ = "campaign_runners"
+    __table_args__ = (PrimaryKeyConstraint("campaign_id", "owner"),)
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    owner: Mapped[str] = mapped_column(String(255))
+    heartbeat: Mapped[datetime]
+    shared: Mapped[bool] = mapped_column(Boolean)
 
 
 class CampaignAsset(Base):
@@ -180,6 +212,10 @@ class Delivery(Base):
     # Set (durably) right before the message was handed over for good: the end-of-data
     # dot, the API request. A row still `sending` after a crash was delivered iff set.
     committed_at: Mapped[datetime | None]
+    # Set right after the hand-over (the end-of-data dot written; with committed_at, for an
+    # API request, which counts as sent once made). `sending`, committed and not handed
+    # over after a crash: sent again, same Message-ID (newsletter.sending.journal).
+    handed_over_at: Mapped[datetime | None]
     provider_id: Mapped[str | None] = mapped_column(Text)
     # The server's words, or why the row was skipped.
     detail: Mapped[str | None] = mapped_column(Text)
@@ -187,6 +223,8 @@ class Delivery(Base):
     # End-of-data dots that got no reply (the connection dropped): the delivery was sent
     # again and may have arrived twice (newsletter.sending.policy.UNANSWERED).
     unanswered: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # The runner a `sending` row is with ("host:pid"); kept afterwards, of no meaning then.
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime]
 
 
@@ -200,11 +238,13 @@ class CampaignSummary:
     transport: str
     created_at: datetime
     finished_at: datetime | None
-    lease_owner: str | None
-    lease_heartbeat: datetime | None
+    # Its runners' names and last heartbeats, live or not (newsletter.sending.lease).
+    runners: tuple[tuple[str, datetime], ...]
     counts: dict[DeliveryState, int]
     # Deliveries whose end of data got no reply at least once: sent again, may be duplicated.
     may_be_duplicated: int = 0
+    # When it is (or was) scheduled to start; None when it was sent at once.
+    scheduled_at: datetime | None = None
 
     @property
     def total(self) -> int:
@@ -246,6 +286,7 @@ def create_campaign(
         language=issue.language,
         direction=issue.direction,
         images=issue.images,
+        issue_date=issue.date,
         html=issue.html,
         text=issue.text,
         web_html=issue.web_html,
@@ -337,6 +378,7 @@ def campaign_issue(session: Session, campaign: Campaign) -> Issue:
         print_html=campaign.print_html,
         images=images,
         assets=tuple(Asset(a.filename, a.content_type, a.data) for a in assets),
+        date=campaign.issue_date,
     )
 
 
@@ -361,6 +403,19 @@ def may_be_duplicated(session: Session, campaign_id: int | None = None) -> dict[
     return {campaign: count for campaign, count in rows}
 
 
+def campaign_runners(
+    session: Session, campaign_id: int | None = None
+) -> dict[int, tuple[tuple[str, datetime], ...]]:
+    """Per campaign (or for one): its runners' names and last heartbeats."""
+    query = select(CampaignRunner.campaign_id, CampaignRunner.owner, CampaignRunner.heartbeat)
+    if campaign_id is not None:
+        query = query.where(CampaignRunner.campaign_id == campaign_id)
+    found: dict[int, list[tuple[str, datetime]]] = {}
+    for campaign, owner, heartbeat in session.execute(query.order_by(CampaignRunner.owner)):
+        found.setdefault(campaign, []).append((owner, heartbeat))
+    return {campaign: tuple(rows) for campaign, rows in found.items()}
+
+
 def campaign_summaries(session: Session, limit: int | None = None) -> list[CampaignSummary]:
     """Every campaign (or the `limit` newest), newest first, with its deliveries counted
     per state."""
@@ -383,16 +438,17 @@ def campaign_summaries(session: Session, limit: int | None = None) -> list[Campa
         Campaign.transport,
         Campaign.created_at,
         Campaign.finished_at,
-        Campaign.lease_owner,
-        Campaign.lease_heartbeat,
+        Campaign.scheduled_at,
     )
     # Columns, not Campaign objects: those would load every issue's HTML.
     rows = session.execute(select(*columns).order_by(Campaign.id.desc()).limit(limit)).mappings()
     empty = dict.fromkeys(DeliveryState, 0)
     unanswered = may_be_duplicated(session)
+    runners = campaign_runners(session)
     return [
         CampaignSummary(
             **dict(row),
+            runners=runners.get(row["id"], ()),
             counts=counts.get(row["id"], empty.copy()),
             may_be_duplicated=unanswered.get(row["id"], 0),
         )

@@ -24,6 +24,16 @@ class UnknownSubscriberError(StoreError):
         super().__init__(f"no subscriber with the address {email!r}")
 
 
+class AddressTakenError(StoreError):
+    """Another subscriber has the address already: two people cannot share one. `email`
+    is theirs as stored (it may differ from the one given in case)."""
+
+    def __init__(self, email: str, other_id: int) -> None:
+        self.email = email
+        self.other_id = other_id
+        super().__init__(f"{email!r} is the address of another subscriber (number {other_id})")
+
+
 class SuppressedError(StoreError):
     """The address is on the suppression list, so it may not be (re)subscribed."""
 

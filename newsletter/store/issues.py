@@ -8,6 +8,12 @@ stored once per issue by their content's digest, already prepared for mail
 Two staff members editing one issue do not overwrite each other: each save names the
 version it was based on, and a save based on anything but the latest is refused
 (`StaleVersionError`), atomically (the head moves by one conditional UPDATE).
+
+Every version saved names its web address (`Record.slug`), so the address stays what it
+was when the title changes. A record without one gets the one made from its date and
+title, with "-2", "-3"… when another issue has it. An address chosen is the issue's only
+when no other issue has it, nor had it for a newsletter sent (`SlugTakenError`):
+`earlier_sends` and the public pages take one address for one issue.
 """
 
 from __future__ import annotations
@@ -30,13 +36,15 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.issue.model import Asset
 from newsletter.record.archive import record_data
-from newsletter.record.model import LoadedRecord, Record
+from newsletter.record.model import MAX_SLUG_LENGTH, LoadedRecord, Record, check_slug
+from newsletter.store.campaigns import Campaign
 from newsletter.store.errors import StoreError
 from newsletter.store.models import EMAIL_LENGTH, Base
 from newsletter.store.types import utcnow
@@ -60,6 +68,15 @@ class StaleVersionError(StoreError):
             f"{based_on}; nothing was saved. Reload it to see their changes, then make yours "
             "again"
         )
+
+
+class SlugTakenError(StoreError):
+    """The web address chosen is another issue's, or was when it was sent."""
+
+    def __init__(self, slug: str, whose: str) -> None:
+        self.slug = slug
+        self.whose = whose
+        super().__init__(f"the web address {slug!r} is already {whose}; choose another")
 
 
 class StoredIssue(Base):
@@ -149,6 +166,7 @@ def create_issue(
 ) -> SavedVersion:
     """A new issue whose version 1 is `record` with `photos` (by the speakers' photo names)."""
     now = utcnow()
+    record = with_slug(session, None, record)
     issue = StoredIssue(head=1, title=record.title, created_at=now, updated_at=now)
     session.add(issue)
     session.flush()
@@ -166,8 +184,10 @@ def save_version(
     note: str | None = None,
 ) -> SavedVersion:
     """Version `based_on + 1` of the issue; StaleVersionError when `based_on` is not the
-    latest (someone saved in between), UnknownIssueError when there is no such issue."""
+    latest (someone saved in between), UnknownIssueError when there is no such issue,
+    SlugTakenError when its web address is another issue's."""
     now = utcnow()
+    record = with_slug(session, issue_id, record)
     moved = session.execute(
         update(StoredIssue)
         .where(StoredIssue.id == issue_id, StoredIssue.head == based_on)
@@ -233,6 +253,78 @@ def _add_version(
         note=note,
         created_at=now,
     )
+
+
+def with_slug(session: Session, issue_id: int | None, record: Record) -> Record:
+    """`record` with its web address: the one it names, if no other issue than
+    `issue_id` (None: a new one) has it (else SlugTakenError), or one made from its date
+    and title that none has. Holds the choice until the transaction ends."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Two saves choosing one address at once: one waits, then sees the other's.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SLUG_LOCK})
+    return address_for(session, issue_id, record)
+
+
+def address_for(session: Session, issue_id: int | None, record: Record) -> Record:
+    """As `with_slug`, for a look only (the editor's preview): nothing is held."""
+    taken = _slugs_taken(session, issue_id)
+    if record.slug:
+        whose = taken.get(record.slug)
+        if whose is not None:
+            raise SlugTakenError(record.slug, whose)
+        return record
+    made = _generated(record)
+    slug, number = made, 2
+    while slug in taken:
+        suffix = f"-{number}"
+        slug = made[: MAX_SLUG_LENGTH - len(suffix)].rstrip("-") + suffix
+        number += 1
+    return record.model_copy(update={"slug": slug})
+
+
+# pg_advisory_xact_lock's key for choosing issues' addresses (any number no other lock uses).
+_SLUG_LOCK = 0x6E6C736C
+
+
+def _generated(record: Record) -> str:
+    made = record.model_copy(update={"slug": None}).issue_slug
+    try:
+        return check_slug(made)
+    except ValueError:
+        # A title whose letters fold into capitals (compatibility forms such as ㎒):
+        # the address is then its date and a hash, as for a title without letters.
+        digest = hashlib.sha256(record.title.encode()).hexdigest()[:8]
+        return f"{record.date.isoformat()}-issue-{digest}"
+
+
+def _slugs_taken(session: Session, issue_id: int | None) -> dict[str, str]:
+    """Every web address another issue has or was sent under, with whose it is."""
+    taken: dict[str, str] = {}
+    latest = session.execute(
+        select(StoredIssue.id, StoredIssue.title, IssueVersion.record)
+        .join(
+            IssueVersion,
+            (IssueVersion.issue_id == StoredIssue.id) & (IssueVersion.number == StoredIssue.head),
+        )
+        .where(StoredIssue.id != (issue_id or 0))
+    )
+    for other_id, title, data in latest:
+        slug = data.get("slug") or Record.model_validate(data).issue_slug
+        taken[slug] = f"the address of issue {other_id}, {title!r}"
+    # Sent from another issue's version: its readers' links go there. Campaigns sent from
+    # a record file name no version; the same record imported keeps its address.
+    sent = session.execute(
+        select(Campaign.slug, Campaign.created_at, IssueVersion.issue_id)
+        .join(IssueVersion, IssueVersion.id == Campaign.issue_version_id)
+        .where(IssueVersion.issue_id != (issue_id or 0))
+        .order_by(Campaign.id)
+    )
+    for slug, created_at, other_id in sent:
+        taken.setdefault(
+            slug,
+            f"the address of a newsletter sent from issue {other_id} on {created_at:%Y-%m-%d}",
+        )
+    return taken
 
 
 def get_version(session: Session, issue_id: int, number: int | None = None) -> SavedVersion:

@@ -44,6 +44,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -139,6 +140,13 @@ class StagedImport:
         """After the switch: the staged updates and events, then the slot is free again."""
         _roll_forward(self)
         self.release()
+        if self.conn.dialect.name == "postgresql":
+            # Statistics now, not whenever autovacuum gets round to it (if it runs at all):
+            # without them a campaign sent right after a big import has its per-batch
+            # eligibility query planned as a scan of every subscriber per member (measured:
+            # 12.7 s per batch of 101 at 2,000 subscribers, against 1.2 ms after ANALYZE).
+            with self.conn.begin():
+                self.conn.execute(text("ANALYZE subscribers, memberships"))
 
     def abort(self) -> None:
         _roll_back(self)

@@ -6,10 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from newsletter.store.addresses import lookup_key
-from newsletter.store.errors import StoreError, UnknownSubscriberError
+from newsletter.store.addresses import lookup_key, normalise
+from newsletter.store.errors import (
+    AddressTakenError,
+    StoreError,
+    SuppressedError,
+    UnknownSubscriberError,
+)
 from newsletter.store.models import (
     Event,
     EventKind,
@@ -20,6 +26,7 @@ from newsletter.store.models import (
     Suppression,
 )
 from newsletter.store.subscriptions import record_event
+from newsletter.store.suppressions import suppression_of
 from newsletter.store.types import utcnow
 
 MAX_NAME_LENGTH = 200
@@ -178,3 +185,64 @@ def update_subscriber(
     )
     session.flush()
     return True
+
+
+def change_email(
+    session: Session,
+    subscriber_id: int,
+    email: str,
+    *,
+    source: str,
+    detail: str | None = None,
+) -> bool:
+    """Give the subscriber a new address (a typo fixed, a new job); returns whether it
+    changed. Their lists, fields and history stay theirs.
+
+    Checked as every address is (InvalidAddress), and refused when it is another
+    subscriber's (AddressTakenError) or suppressed (SuppressedError: mail to it bounced,
+    it complained, unsubscribed from everything or was erased; a change must not bring it
+    back). The "edited" event names both addresses, so the history tells who was mailed
+    where; erasing the subscriber deletes it with the rest.
+    """
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise StoreError(f"no subscriber with id {subscriber_id}")
+    address = normalise(email)
+    if address.email == subscriber.email:
+        return False
+    old = subscriber.email
+    if address.key != subscriber.email_key:  # not only a change of case
+        _refuse_if_taken(session, address.key)
+        suppression = session.scalar(select(Suppression).where(suppression_of(address.key)))
+        if suppression is not None:
+            raise SuppressedError(address.email, suppression.reason)
+    try:
+        # A savepoint: losing a race for the address to another change or a sign-up
+        # leaves the caller's transaction usable, and says so as the check above would.
+        with session.begin_nested():
+            subscriber.email = address.email
+            subscriber.email_key = address.key
+            subscriber.updated_at = utcnow()
+            session.flush()
+    except IntegrityError:
+        _refuse_if_taken(session, address.key)
+        raise  # taken and given up again since: a conflict of another kind
+    what = f"changed email from {old} to {address.email}"
+    record_event(
+        session,
+        EventKind.EDITED,
+        subscriber_id=subscriber_id,
+        list_id=None,
+        source=source,
+        detail=f"{what} ({detail})" if detail else what,
+    )
+    session.flush()
+    return True
+
+
+def _refuse_if_taken(session: Session, key: str) -> None:
+    other = session.execute(
+        select(Subscriber.id, Subscriber.email).where(Subscriber.email_key == key)
+    ).first()
+    if other is not None:
+        raise AddressTakenError(other.email, other.id)

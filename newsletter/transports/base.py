@@ -35,6 +35,7 @@ none of them asks whether there is a journal.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from newsletter.core.errors import NewsletterError
+from newsletter.issue.model import Asset
 
 
 class TransportError(NewsletterError):
@@ -103,6 +105,9 @@ class Content:
     reply_to: str | None = None
     # Headers identical for every recipient (List-Id, campaign id header, ...).
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The images `html` refers to as `cid:{asset.cid}` (NEWSLETTER_IMAGES=inline), for a
+    # transport that builds the message itself to attach inline; none when hosted.
+    images: tuple[Asset, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,10 +125,17 @@ class OutgoingMessage:
 
 
 class Journal(Protocol):
-    def point_of_no_return(self, *keys: int) -> None:
+    def point_of_no_return(self, *keys: int, final: bool = False) -> None:
         """These messages are about to be handed over; durable when this returns.
 
-        If it raises, the transport must not hand them over (and answer RETRY)."""
+        If it raises, the transport must not hand them over (and answer RETRY). `final`:
+        they count as sent whether an answer comes or not (an API request, where only the
+        provider knows whether it arrived, and a whole batch twice is the worse failure);
+        otherwise, until `handed_over`, a sender killed meanwhile has them sent again."""
+
+    def handed_over(self, *keys: int) -> None:
+        """These messages have been handed over: the end of data was written (the reply
+        may not have come yet). Durable when this returns."""
 
     def not_accepted(self, *keys: int) -> None:
         """The server refused these messages after all (a non-2xx reply to end of data),
@@ -138,7 +150,10 @@ class Limiter(Protocol):
 class NullJournal:
     """The journal of a send that no later run resumes (a test send, a benchmark)."""
 
-    def point_of_no_return(self, *keys: int) -> None:
+    def point_of_no_return(self, *keys: int, final: bool = False) -> None:
+        pass
+
+    def handed_over(self, *keys: int) -> None:
         pass
 
     def not_accepted(self, *keys: int) -> None:
@@ -177,11 +192,11 @@ class HandOver:
     def wait(self, count: int = 1) -> None:
         self.limiter.acquire(count)
 
-    def commit(self, *keys: int) -> None:
+    def commit(self, *keys: int, final: bool = False) -> None:
         """The journal's point of no return. A TransportError when it cannot be recorded:
         the messages must then not go, since a crash would leave no trace of them."""
         try:
-            self.journal.point_of_no_return(*keys)
+            self.journal.point_of_no_return(*keys, final=final)
         except Exception as exc:
             raise TransportError(
                 f"{self.transport}: not sent, the hand-over could not be recorded: {exc}"
@@ -190,7 +205,16 @@ class HandOver:
     def before(self, messages: Sequence[OutgoingMessage]) -> None:
         """`wait` and `commit` for a request that carries `messages` at once."""
         self.wait(len(messages))
-        self.commit(*(message.key for message in messages))
+        self.commit(*(message.key for message in messages), final=True)
+
+    def handed_over(self, *keys: int) -> None:
+        """These messages have left (the end of data is written). When that cannot be
+        recorded the send goes on as it is: the server's reply decides the outcome all the
+        same, and only a crash before the outcome is written would send them again (with
+        the same Message-ID)."""
+        # Any of the journal's own database trouble: see above.
+        with contextlib.suppress(Exception):
+            self.journal.handed_over(*keys)
 
     def take_back(self, *keys: int) -> None:
         if keys:

@@ -77,6 +77,7 @@ class OutboxTransport(Transport):
                 handle.write(data)
             hand_over.commit(key)
             os.replace(temporary, path)
+            hand_over.handed_over(key)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise

@@ -5,7 +5,8 @@ Subject, HtmlBody, TextBody, ReplyTo, Headers [{Name, Value}], MessageStream, Me
 Postmark does no substitution here, so each message is filled in on our side. The issue's
 literal parts are JSON-encoded once per batch and each message is joined from them and the
 recipient's encoded values: encoding 20 MB of near-identical HTML per request again and
-again would cost more than everything else.
+again would cost more than everything else. Inline images (NEWSLETTER_IMAGES=inline) go in
+each message's `Attachments` with `ContentID: "cid:…"`, encoded once per campaign.
 
 Answers (Postmark docs, "API overview" and "Send batch emails"):
 - 200 with an array answering each message in order: `ErrorCode` 0 → SENT with its
@@ -23,6 +24,8 @@ Answers (Postmark docs, "API overview" and "Send batch emails"):
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import json.encoder
 from collections.abc import Callable, Sequence
@@ -30,6 +33,7 @@ from typing import Any
 
 import requests
 
+from newsletter.issue.model import Asset
 from newsletter.mail.placeholders import Substituter, html_values
 from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
 from newsletter.transports.fields import (
@@ -92,6 +96,25 @@ class _EncodedTemplate:
             parts.append(literals[index])
 
 
+@functools.lru_cache(maxsize=4)
+def encoded_attachments(images: tuple[Asset, ...]) -> bytes:
+    """`,"Attachments":[...]` for the issue's inline images (nothing when there are none),
+    base64 and JSON-encoded once per campaign (Content.images is one tuple for all of it):
+    Postmark takes no attachment shared by a batch, so every message repeats it."""
+    if not images:
+        return b""
+    attachments = [
+        {
+            "Name": image.filename,
+            "Content": base64.b64encode(image.data).decode("ascii"),
+            "ContentType": image.content_type,
+            "ContentID": f"cid:{image.cid}",
+        }
+        for image in images
+    ]
+    return b',"Attachments":' + _encode_envelope(attachments).encode()
+
+
 class PostmarkTransport(HttpBatchTransport):
     name = "postmark"
     wants_raw = False
@@ -105,8 +128,13 @@ class PostmarkTransport(HttpBatchTransport):
         self.message_stream = message_stream
 
     def request_limit(self, content: Content) -> int:
-        # JSON escaping grows HTML by a few percent; headers and envelope add ~1 KB.
-        per_message = int((len(content.html) + len(content.text)) * 1.1) + 2048
+        # JSON escaping grows HTML by a few percent; headers and envelope add ~1 KB. Every
+        # message carries its own copy of the inline images.
+        per_message = (
+            int((len(content.html) + len(content.text)) * 1.1)
+            + 2048
+            + len(encoded_attachments(content.images))
+        )
         return max(1, REQUEST_BYTES // per_message)
 
     def build_payload(self, content: Content, messages: Sequence[OutgoingMessage]) -> HttpPayload:
@@ -116,6 +144,7 @@ class PostmarkTransport(HttpBatchTransport):
         html_names = set(html.names)
         names = html_names | set(text.names) | set(subject.names)
         common = shared_headers(content)
+        attachments = encoded_attachments(content.images)
         parts: list[bytes] = [b"["]
         for number, message in enumerate(messages):
             values = field_values(message, names)
@@ -134,7 +163,7 @@ class PostmarkTransport(HttpBatchTransport):
             escaped = html_values({name: values[name] for name in html_names})
             fields = _encode_envelope(envelope)
             parts.append(b"," if number else b"")
-            parts.append(fields[:-1].encode() + b',"HtmlBody":"')
+            parts.append(fields[:-1].encode() + attachments + b',"HtmlBody":"')
             html.fill_into(parts, {name: _encoded(value) for name, value in escaped.items()})
             parts.append(b'","TextBody":"')
             text.fill_into(parts, {name: _encoded(values[name]) for name in text.names})

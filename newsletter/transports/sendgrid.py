@@ -9,6 +9,9 @@ SendGrid substitutes one value per key everywhere, but the HTML needs escaped va
 the text raw ones; so the HTML part's placeholders are renamed to keys of their own
 (`__NL_HTML_NAME__`) whose values are HTML-escaped.
 
+Inline images (NEWSLETTER_IMAGES=inline) go once per request as `attachments` with
+`disposition: "inline"` and the `content_id` the HTML's `cid:` URLs name, base64-encoded.
+
 Answers (documented: Mail Send "Errors" and "Limitations"):
 - 202: queued, for everybody; the `X-Message-Id` header is the id for the whole request
   (events carry it as a prefix of `sg_message_id`).
@@ -26,6 +29,8 @@ Answers (documented: Mail Send "Errors" and "Limitations"):
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -33,7 +38,7 @@ from typing import Any
 
 import requests
 
-from newsletter.issue.model import placeholder
+from newsletter.issue.model import Asset, placeholder
 from newsletter.mail.placeholders import Substituter, html_values
 from newsletter.transports.base import Content, Outcome, OutgoingMessage, Status, TransportError
 from newsletter.transports.fields import (
@@ -76,6 +81,22 @@ def _to_object(message: OutgoingMessage) -> dict[str, str]:
     if name and not (set(name) & {";", ",", '"'}):
         return {"email": message.recipient, "name": name}
     return {"email": message.recipient}
+
+
+@functools.lru_cache(maxsize=4)
+def inline_attachments(images: tuple[Asset, ...]) -> tuple[dict[str, str], ...]:
+    """The issue's images as SendGrid's inline attachments, the same for every request of
+    a campaign: encoded once (Content.images is one tuple for the whole campaign)."""
+    return tuple(
+        {
+            "content": base64.b64encode(image.data).decode("ascii"),
+            "type": image.content_type,
+            "filename": image.filename,
+            "disposition": "inline",
+            "content_id": image.cid,
+        }
+        for image in images
+    )
 
 
 class SendGridTransport(HttpBatchTransport):
@@ -129,6 +150,8 @@ class SendGridTransport(HttpBatchTransport):
         common = shared_headers(content)
         if common:
             payload["headers"] = common
+        if content.images:
+            payload["attachments"] = inline_attachments(content.images)
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         return HttpPayload(PATH, body, "application/json")
 

@@ -135,17 +135,20 @@ _DOT_AFTER_NEWLINE = re.compile(rb"\n\.")
 
 
 class _DataState:
-    """Per connection: the reply to DATA (sendmail() drops it), the hook to call right
-    before the end of data, and whether the current message's end of data was written."""
+    """Per connection: the reply to DATA (sendmail() drops it), the hooks to call right
+    before and right after the end of data, and whether the current message's end of data
+    was written."""
 
     def __init__(self) -> None:
         self.reply: tuple[int, bytes] = (0, b"")
         self.before_dot: Callable[[], None] = lambda: None
+        self.after_dot: Callable[[], None] = lambda: None
         self.dot_sent = False
 
 
 def _data(connection: smtplib.SMTP, state: _DataState, msg: Buffer | str) -> tuple[int, bytes]:
-    """smtplib's DATA, with `state.before_dot` called between the content and the dot."""
+    """smtplib's DATA, with `state.before_dot` called between the content and the dot,
+    and `state.after_dot` between the dot and the reply."""
     state.dot_sent = False
     connection.putcmd("data")
     code, reply = connection.getreply()
@@ -174,6 +177,8 @@ def _data(connection: smtplib.SMTP, state: _DataState, msg: Buffer | str) -> tup
         connection.close()
         raise smtplib.SMTPServerDisconnected(f"connection lost before end of data: {exc}") from exc
     state.dot_sent = True
+    # Recorded while the server reads the dot and answers, so it costs no wait of its own.
+    state.after_dot()
     state.reply = connection.getreply()
     return state.reply
 
@@ -416,6 +421,7 @@ class SmtpTransport(Transport):
             sender, recipient, options = envelope
             state = _state(connection)
             state.before_dot = functools.partial(hand_over.commit, message.key)
+            state.after_dot = functools.partial(hand_over.handed_over, message.key)
             state.dot_sent = False
             hand_over.wait(1)
             try:

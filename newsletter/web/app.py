@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from newsletter.core.settings import Settings, get_settings
@@ -26,6 +26,7 @@ from newsletter.mail.headers import HEADER_WRITE_ERRORS, MessageError
 from newsletter.store.types import utcnow
 from newsletter.web.brand_css import brand_css
 from newsletter.web.context import Limits, WebContext, get_context
+from newsletter.web.head import HeadAsGet
 from newsletter.web.pages import BadLink, bad_link_page, error_page
 from newsletter.web.routes import forward, public, subscribe, unsubscribe, webhooks
 from newsletter.web.security import SecurityHeaders
@@ -73,6 +74,11 @@ def create_app(
     def brand_stylesheet() -> Response:
         return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
+    # Browsers ask the root for it, whatever the page: under the prefix too for a proxy
+    # that passes only the prefix on.
+    for path in dict.fromkeys((f"{ctx.prefix}/favicon.ico", "/favicon.ico")):
+        app.add_api_route(path, favicon, methods=["GET"], include_in_schema=False)
+
     @app.exception_handler(BadLink)
     async def bad_link(request: Request, exc: BadLink) -> HTMLResponse:
         return bad_link_page(get_context(request))
@@ -94,7 +100,7 @@ def create_app(
         if exc.status_code == 405:
             response = error_page(ctx, 405, "Not allowed", "This page cannot be used that way.")
             if exc.headers and "Allow" in exc.headers:
-                response.headers["Allow"] = exc.headers["Allow"]
+                response.headers["Allow"] = _with_head(exc.headers["Allow"])
             return response
         return error_page(ctx, exc.status_code, "Something went wrong", str(exc.detail))
 
@@ -126,4 +132,18 @@ def create_app(
         )
 
     app.add_middleware(SecurityHeaders, https=urlsplit(settings.public_url).scheme == "https")
+    # Outermost, so that every route and mounted app sees a HEAD as the GET it answers.
+    app.add_middleware(HeadAsGet)
     return app
+
+
+def favicon() -> FileResponse:
+    return FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "public, max-age=86400"})
+
+
+def _with_head(allow: str) -> str:
+    """HEAD is answered wherever GET is (newsletter.web.head), so Allow says so."""
+    methods = [method.strip() for method in allow.split(",")]
+    if "GET" in methods and "HEAD" not in methods:
+        methods.append("HEAD")
+    return ", ".join(methods)

@@ -11,7 +11,7 @@ show the newest.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select
@@ -39,6 +39,9 @@ class Published:
     title: str
     published_at: datetime
     list_name: str
+    # The day of the event the issue reports on; the day it was sent for a campaign
+    # created before that was recorded (newsletter.store.campaigns.Campaign.issue_date).
+    date: date
 
 
 _COLUMNS = (
@@ -49,6 +52,7 @@ _COLUMNS = (
     Campaign.started_at,
     Campaign.created_at,
     Campaign.list_name,
+    Campaign.issue_date,
 )
 # Shown where the subject has a recipient field (a name): a page has no recipient.
 _NO_RECIPIENT = {
@@ -69,13 +73,15 @@ def _is_published() -> Any:
 
 def _published(row: Any) -> Published:
     title = " ".join(personalize_text(row.subject, _NO_RECIPIENT).split())
+    published_at = row.started_at or row.created_at
     return Published(
         campaign_id=row.id,
         token=row.token,
         slug=row.slug,
         title=title,
-        published_at=row.started_at or row.created_at,
+        published_at=published_at,
         list_name=row.list_name,
+        date=row.issue_date or published_at.date(),
     )
 
 

@@ -18,7 +18,10 @@ def test_the_benchmark_sends_once_to_each_recipient_and_prints_its_figures() -> 
     assert 0 < run.peak_mb < 1024
     printed = "\n".join(lines)
     assert "200 recipients:" in printed and "msg/s" in printed and "peak RSS" in printed
-    assert "ceiling: plain smtplib, 100 messages" in printed
-    assert f"target at least 0.8 of the ceiling: {run.rate:,.0f} / " in printed
+    assert "ceiling: plain smtplib, a thread per connection, 100 messages" in printed
+    # The target is judged against Postfix's smtp-source where it is installed.
+    name = report.ceiling.name
+    assert name in ("smtp-source", "smtplib")
+    assert f"target at least 0.8 of the {name} ceiling: {run.rate:,.0f} / " in printed
     assert "target peak RSS under 150 MB:" in printed
     assert "sink: aiosmtpd" in printed

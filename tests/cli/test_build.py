@@ -1,14 +1,21 @@
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import io
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
+import dkim
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from PIL import Image
 from typer.testing import CliRunner, Result
 
@@ -324,3 +331,96 @@ def test_write_error_names_the_output_folder(tmp_path: Path) -> None:
     result = run(small_record(tmp_path), "-o", out)
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: cannot write {out}: ")
+
+
+# --- what mailbox providers check --------------------------------------------------------
+
+_SPAM_STATUS = re.compile(r"^X-Spam-Status: \w+, score=(-?[0-9.]+)", re.M)
+_SPAM_DETAIL = re.compile(r"^\s*(-?[0-9]+\.[0-9]+)\s+([A-Z0-9_]+)\s", re.M)
+
+
+@pytest.mark.skipif(
+    shutil.which("spamassassin") is None,
+    reason="spamassassin is not installed (scripts/system-deps installs Debian's package)",
+)
+def test_spamassassin_scores_the_example_message_zero(
+    example_build: tuple[Result, Path], tmp_path: Path
+) -> None:
+    _, out = example_build
+    # -L: the local rules only, the same on every machine (no DNS, no network). A home of
+    # its own: no Bayes data that earlier runs taught it (it learns from what it scores).
+    done = subprocess.run(
+        ["spamassassin", "-L", "-t"],
+        input=(out / "message.eml").read_bytes(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    report = done.stdout.decode("utf-8", "replace")
+    status = _SPAM_STATUS.search(report)
+    assert status is not None, done.stderr.decode("utf-8", "replace")[-2000:]
+    details = report[report.index("Content analysis details") :]
+    scoring = {rule: float(points) for points, rule in _SPAM_DETAIL.findall(details)}
+    assert {rule: points for rule, points in scoring.items() if points != 0} == {}
+    assert float(status.group(1)) == 0.0, status.group(0)
+
+
+def _dkim_record(key: rsa.RSAPrivateKey) -> bytes:
+    """The TXT record for `key`, made here rather than by the code under test."""
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
+def test_the_message_is_dkim_signed_when_dkim_is_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    monkeypatch.setenv("NEWSLETTER_FROM", "Institute <newsletter@example.org>")
+    monkeypatch.setenv("NEWSLETTER_DKIM_DOMAIN", "example.org")
+    monkeypatch.setenv("NEWSLETTER_DKIM_SELECTOR", "news2026")
+    monkeypatch.setenv("NEWSLETTER_DKIM_KEY_FILE", str(key_file))
+    result = run(small_record(tmp_path), "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    data = (tmp_path / "out" / "message.eml").read_bytes()
+    assert data.startswith(b"DKIM-Signature:")
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
+        return _dkim_record(key) if name == b"news2026._domainkey.example.org." else None
+
+    assert dkim.verify(data, dnsfunc=lookup)
+    tags = dkim.util.parse_tag_value(dkim.rfc822_parse(data)[0][0][1])
+    signed = re.sub(rb"\s+", b"", tags[b"h"]).decode().split(":")
+    assert {"from", "subject", "list-unsubscribe", "list-unsubscribe-post"} <= set(signed)
+    assert (tags[b"d"], tags[b"s"]) == (b"example.org", b"news2026")
+    # Any other key, or a changed subject, does not verify.
+    other = _dkim_record(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    assert not dkim.verify(data, dnsfunc=lambda name, timeout=5: other)
+    assert not dkim.verify(data.replace(b"Subject: ", b"Subject: Re: ", 1), dnsfunc=lookup)
+
+
+def test_without_dkim_settings_the_message_is_unsigned(example_build: tuple[Result, Path]) -> None:
+    _, out = example_build
+    assert b"DKIM-Signature:" not in (out / "message.eml").read_bytes()
+
+
+def test_a_dkim_setting_that_cannot_sign_stops_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_DKIM_DOMAIN", "example.org")
+    monkeypatch.setenv("NEWSLETTER_DKIM_SELECTOR", "news2026")
+    monkeypatch.setenv("NEWSLETTER_DKIM_KEY_FILE", str(tmp_path / "missing.pem"))
+    result = run(small_record(tmp_path), "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "NEWSLETTER_DKIM_KEY_FILE" in result.output and "does not exist" in result.output
+    assert not (tmp_path / "out").exists()

@@ -54,6 +54,11 @@ def compose(record: Record | None = None, **kwargs: Any) -> Issue:
     return compose_issue(loaded, **kwargs)
 
 
+def is_social_icon(img: dict[str, str | None]) -> bool:
+    """Whether an <img> is one of the "Follow Us" icons (newsletter.compose.social_icons)."""
+    return "social-" in (img.get("src") or "")
+
+
 class Parsed(HTMLParser):
     """Every tag with its attributes, every link with its text, and the visible text."""
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.compose.email_html import compile_mjml, inline_css, minify
+from newsletter.compose.email_html import compile_mjml, inline_css, minify, web_page
 from newsletter.core.errors import ComposeError
 
 MJML = """<mjml lang="en" dir="ltr"><mj-head>
@@ -48,3 +48,22 @@ def test_invalid_mjml_is_a_compose_error() -> None:
 def test_minify_drops_indentation_but_not_preformatted_text() -> None:
     html = "<div>\n    <p>a</p>\n\n\n    <pre>  keep\n    this</pre>\n  </div>"
     assert minify(html) == "<div>\n<p>a</p>\n<pre>  keep\n    this</pre>\n</div>"
+
+
+def test_a_web_page_gets_a_main_landmark_in_place_of_the_emails_article() -> None:
+    html = compile_mjml(MJML)
+    assert 'aria-roledescription="email"' in html
+    page = web_page(html)
+    assert "aria-roledescription" not in page and 'role="article"' not in page
+    assert page.count("<main ") == 1 and page.count("</main>") == 1
+    # The wrapper's own attributes stay, and the content between is untouched.
+    assert '<main lang="en" dir="ltr"' in page
+    assert page.replace("</main>", "</div>").count("</div>") == html.count("</div>")
+    inner = html[html.index('role="article"') :]
+    assert inner[inner.index(">") + 1 : inner.rindex("</div>")] in page
+    assert page.rstrip().endswith("</main></body></html>")
+
+
+def test_html_without_the_wrapper_is_left_alone() -> None:
+    html = "<!DOCTYPE html><html><body><div>Hi</div></body></html>"
+    assert web_page(html) == html

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from newsletter.compose.formatting import (
     display_width,
+    no_lone_word,
     readable_url,
     shorten,
     title_lines,
@@ -47,3 +48,13 @@ def test_readable_url_decodes_letters_but_never_what_could_disguise_a_link() -> 
     for disguised in ("https://x.org/%0Aa", "https://x.org/%E2%80%AEa", "https://x.org/%20a"):
         assert readable_url(disguised) == disguised
     assert readable_url("https://x.org/%FF") == "https://x.org/%FF"
+
+
+def test_a_title_line_keeps_its_last_two_words_together() -> None:
+    assert no_lone_word("Genocide and Ethnic cleansing:") == "Genocide and Ethnic\u00a0cleansing:"
+    assert no_lone_word("A Crime against Humanity") == "A Crime against\u00a0Humanity"
+    # Two words may still wrap; a pair too wide for a phone's line is left free to.
+    assert no_lone_word("Ethnic cleansing") == "Ethnic cleansing"
+    assert no_lone_word("On internationalisation responsibilities") == (
+        "On internationalisation responsibilities"
+    )

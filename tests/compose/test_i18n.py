@@ -96,7 +96,7 @@ def _visible(issue: Issue) -> dict[str, str]:
 @pytest.mark.parametrize("which", ["ur", "ar"])
 def test_an_issue_in_urdu_or_arabic_has_no_english_fixed_string(which: str) -> None:
     strings = english_fixed_strings()
-    assert "Remarks by the Speakers" in strings and "Organised By" in strings
+    assert "Remarks by the Speakers" in strings and "Organised by" in strings
     for part, seen in _visible(_issue(which)).items():
         seen = NOT_TEXT.sub(" ", seen)
         assert english_left(seen) == [], f"{which} {part}"
@@ -148,9 +148,13 @@ def test_latin_names_in_a_right_to_left_sentence_are_isolated() -> None:
 
 
 def test_social_links_in_a_right_to_left_issue_each_keep_their_direction() -> None:
-    record = urdu_record(social={"facebook": "https://facebook.com/t", "x": "https://x.com/t"})
+    # Networks without an icon, so that they are text links.
+    record = urdu_record(
+        social={"mastodon": "https://mastodon.social/@t", "bluesky": "https://bsky.app/t"}
+    )
     html = compose(record, brand=URDU_BRAND).html
-    assert '<span dir="auto">Facebook</span></a> &middot; <a' in html.replace("·", "&middot;")
+    assert '<span dir="auto">Mastodon</span></a>\xa0 <a' in html
+    assert '<span dir="auto">Bluesky</span></a>' in html
 
 
 def test_arabic_script_fonts_come_before_the_brands() -> None:
@@ -167,9 +171,9 @@ def test_a_right_to_left_language_without_a_catalogue_isolates_the_english_strin
     lines take their direction from their first letter, so it needs no isolates there."""
     issue = compose(make_record(language="fa", title="آب و صلح"))
     assert issue.direction == "rtl"
-    assert f"{LRI}Brief summary of remarks shared by speakers is as following:{PDI}" in issue.html
+    assert f"{LRI}Brief summary of remarks shared by speakers is as follows:{PDI}" in issue.html
     assert f"{LRI}© 2023. All rights reserved.{PDI}" in issue.html
-    assert "\nBrief summary of remarks shared by speakers is as following:\n" in issue.text
+    assert "\nBrief summary of remarks shared by speakers is as follows:\n" in issue.text
     assert f"\n{LRI}View online" not in issue.text
 
 
@@ -178,5 +182,5 @@ def test_english_has_no_isolates_and_no_script_fonts() -> None:
     for rendered in (issue.html, issue.text, issue.web_html, issue.print_html):
         assert not re.search("[\u2066-\u2069]", rendered)
         assert 'dir="auto"' not in rendered
-    assert "Organised By Test Institute with Embassy A, Embassy B" in visible(issue.html)
+    assert "Organised by Test Institute with Embassy A, Embassy B" in visible(issue.html)
     assert "Tuesday, 21st March 2023, Islamabad" in issue.text

@@ -270,6 +270,14 @@ def test_the_stylesheet_is_served(client: TestClient) -> None:
     assert "@media (max-width: 40rem)" in response.text
 
 
+def test_the_favicon_is_served(client: TestClient) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/x-icon"
+    # An ICO file: reserved 0, type 1 (icon), then its images.
+    assert response.content[:4] == b"\x00\x00\x01\x00"
+
+
 # The JSON API
 
 

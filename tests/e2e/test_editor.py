@@ -1,9 +1,11 @@
 """The issue editor in chromium: typing updates the preview, rows are added and reordered,
-a photo is chosen from disk, and saving keeps them in the order shown."""
+a photo chosen from disk shows in the preview before saving, and saving keeps them in the
+order shown."""
 
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -63,9 +65,34 @@ def test_type_see_the_preview_reorder_and_save(page: Page, site: Site, account: 
     expect(page.locator("iframe.view-dark")).to_be_visible()
 
     photo = sorted((EXAMPLE.parent / "photos").iterdir())[0]
+    shown_photo = desktop.locator('img[alt="Ada Khan"]')
+    expect(shown_photo).to_have_count(0)
     page.locator('[name="speakers-1-photo_file"]').set_input_files(photo)
+    # In the preview before any save: prepared by the server, carried as a data: URL.
+    expect(shown_photo).to_have_attribute("src", re.compile(r"^data:image/(jpeg|png);base64,"))
+    prepared = page.locator('input[type="hidden"][name="speakers-1-photo"]')
+    expect(prepared).to_have_value(re.compile(r"^speaker-ada-khan-[0-9a-f]{10}\.(jpg|png)$"))
+    # Whether each preview posted since carried a file (Chromium does not show a body
+    # with files to Playwright's request events).
+    page.evaluate(
+        """() => {
+          window.previewFiles = [];
+          const send = window.fetch;
+          window.fetch = (url, options) => {
+            const body = options && options.body;
+            if (body instanceof FormData) {
+              window.previewFiles.push([...body.values()].some((v) => v instanceof File));
+            }
+            return send(url, options);
+          };
+        }"""
+    )
     page.locator('[name="title"]').fill("Water and Peace in 2024")
     expect(desktop.locator("body")).to_contain_text("Water and Peace in 2024")
+    # Later previews keep the photo without sending the file again.
+    expect(shown_photo).to_have_count(1)
+    carried_files = page.evaluate("window.previewFiles")
+    assert carried_files and not any(carried_files)
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#notice")).to_have_text("Saved as version 1.")
     expect(page.locator('[name="speakers-0-name"]')).to_have_value("Omar Ali")

@@ -200,7 +200,7 @@ def test_the_web_version_and_the_pdf_open(site: Site, page: Page) -> None:
     # The title is set on two lines; its accessible name reads as one.
     expect(page.get_by_role("heading", level=1, name=TITLE)).to_be_visible()
     # Its photos are served too.
-    photos = page.locator("img[src*='/assets/']")
+    photos = page.locator("img[src*='/assets/speaker-']")
     expect(photos.first).to_be_visible()
     widths = photos.evaluate_all("images => images.map(i => i.complete ? i.naturalWidth : 0)")
     assert len(widths) == 6

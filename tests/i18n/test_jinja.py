@@ -50,7 +50,7 @@ def test_right_to_left_html_isolates_values_with_dir_auto() -> None:
 
 def test_right_to_left_text_isolates_values_with_unicode_isolates() -> None:
     env = _env("ar", autoescape=False)
-    rendered = env.from_string('{{ _("Organised By %(organiser)s", organiser=o|isolate) }}')
+    rendered = env.from_string('{{ _("Organised by %(organiser)s", organiser=o|isolate) }}')
     assert rendered.render(o="MUSLIM Institute") == f"تنظيم: {FSI}MUSLIM Institute{PDI}"
 
 

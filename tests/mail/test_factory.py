@@ -73,6 +73,8 @@ def test_every_message_carries_the_campaign_headers() -> None:
     assert headers["To"] == "Reader 5 <r5@example.net>"
     assert headers["List-Id"] == '"Institute members" <institute-members.example.org>'
     assert headers["X-Newsletter-Campaign"] == "42"
+    # Gmail's feedback loop: campaign, list, then the sender's one identifier.
+    assert headers["Feedback-ID"] == "42:institute-members:newsletter"
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     links = re.findall(r"<([^>]+)>", str(headers["List-Unsubscribe"]))
     assert links[1] == "mailto:unsubscribe@example.org?subject=unsubscribe"
@@ -88,6 +90,7 @@ def test_every_message_carries_the_campaign_headers() -> None:
         "List-Id": headers["List-Id"],
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "X-Newsletter-Campaign": "42",
+        "Feedback-ID": "42:institute-members:newsletter",
     }
     assert (message.recipient, message.sender, message.key) == (
         "r5@example.net",
@@ -117,6 +120,8 @@ def test_dkim_signs_both_list_unsubscribe_headers() -> None:
     assert signed is not None
     names = signed.group(1).lower().split(":")
     assert {"list-unsubscribe", "list-unsubscribe-post", "list-id", "message-id"} <= set(names)
+    # Gmail reads Feedback-ID only from mail signed after it was added: spoofing-proof.
+    assert "feedback-id" in names
     record = signer.dns_record().encode()
 
     def lookup(name: bytes, timeout: int = 5) -> bytes | None:
@@ -129,6 +134,9 @@ def test_dkim_signs_both_list_unsubscribe_headers() -> None:
         b"List-Unsubscribe: <https://evil.example/u>\r\nList-Unsubscribe-Post:",
     )
     assert not dkim.verify(forged, dnsfunc=lookup)
+    # And so does a Feedback-ID changed in transit, to put our mail in another's figures.
+    moved = data.replace(b"Feedback-ID: 42:", b"Feedback-ID: 43:")
+    assert moved != data and not dkim.verify(moved, dnsfunc=lookup)
 
 
 def test_a_recipient_that_cannot_go_into_a_header_is_an_error_for_that_message() -> None:
@@ -144,6 +152,15 @@ def test_inline_images_travel_with_the_message() -> None:
     assert message.get_content_type() == "multipart/related"
     images = [part for part in message.walk() if part.get_content_type() == "image/png"]
     assert [part["Content-ID"] for part in images] == ["<photo.png@newsletter>"]
+
+
+def test_an_http_api_gets_the_inline_images_once_with_the_content() -> None:
+    issue = small_issue(images="inline")
+    assert issue.assets
+    factory = MessageFactory(source(issue=issue), key=KEY, raw=False)
+    assert factory.content.images == issue.assets
+    # Hosted images are the web side's to serve: nothing to attach.
+    assert MessageFactory(source(), key=KEY, raw=False).content.images == ()
 
 
 @pytest.mark.parametrize(
@@ -201,6 +218,7 @@ def test_shared_headers_can_replace_the_campaigns() -> None:
     assert headers["List-Id"] == "<newsletter.example.org>"
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert headers["X-Newsletter-Campaign"] is None
+    assert headers["Feedback-ID"] is None
     assert factory.content.headers == shared
 
 
@@ -257,7 +275,10 @@ def test_a_test_factory_marks_the_subject_and_signs_test_tokens() -> None:
     assert test.for_test() is test
     assert factory.source.issue.subject == "A Small Seminar"
     assert test.content.subject == "[Test] A Small Seminar"
-    assert parsed(test.build(reader(5)).data)["Subject"] == "[Test] A Small Seminar"
+    headers = parsed(test.build(reader(5)).data)
+    assert headers["Subject"] == "[Test] A Small Seminar"
+    # A test belongs to no campaign: Gmail's complaint figures are the campaigns' alone.
+    assert headers["Feedback-ID"] is None and "Feedback-ID" not in test.content.headers
     fields = test.fields(reader(5))
     for name, purpose in (("unsubscribe_url", "u"), ("preferences_url", "p"), ("forward_url", "f")):
         # The link names the issue's language: a test is sent for no list to take it from.

@@ -16,6 +16,7 @@ from newsletter.mail.headers import (
     clean_text,
     encoded_words,
     envelope_address,
+    feedback_id,
     fold,
     list_id,
     mailbox,
@@ -188,3 +189,28 @@ def test_addresses_get_their_domain_in_idna_form() -> None:
     assert envelope_address("ana@bücher.example") == "ana@xn--bcher-kva.example"
     assert envelope_address("ünï@bücher.example") == "ünï@xn--bcher-kva.example"
     assert envelope_address("") == ""
+
+
+def test_feedback_id_is_identifiers_then_the_sender() -> None:
+    assert feedback_id("42", "members", sender="newsletter") == "42:members:newsletter"
+    assert feedback_id(sender="newsletter") == "newsletter"
+
+
+@pytest.mark.parametrize(
+    ("identifiers", "sender", "problem"),
+    [
+        (("42",), "news", "5 to 15 characters"),
+        (("42",), "a-much-too-long-sender", "5 to 15 characters"),
+        (("1", "2", "3", "4"), "newsletter", "at most 3 identifiers"),
+        (("a:b",), "newsletter", "without ':'"),
+        (("two words",), "newsletter", "without ':' or spaces"),
+        (("",), "newsletter", "printable ASCII"),
+        (("42\r\nBcc: x@example.org",), "newsletter", "printable ASCII"),
+        (("k\u00f6ln",), "newsletter", "printable ASCII"),
+    ],
+)
+def test_feedback_id_refuses_what_gmail_would_not_read(
+    identifiers: tuple[str, ...], sender: str, problem: str
+) -> None:
+    with pytest.raises(MessageError, match=problem):
+        feedback_id(*identifiers, sender=sender)

@@ -164,6 +164,9 @@ def test_wheel_carries_the_email_templates(installed: Installed) -> None:
         names = set(archive.namelist())
     for template in ("seminar.mjml.j2", "seminar.txt.j2", "seminar.print.html.j2"):
         assert f"newsletter/compose/templates/{template}" in names
+    # The "Follow Us" icons, which every issue with social links carries.
+    for network in ("facebook", "twitter", "linkedin"):
+        assert f"newsletter/compose/icons/{network}.png" in names
 
 
 def test_wheel_carries_the_catalogues(installed: Installed) -> None:

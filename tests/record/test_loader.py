@@ -254,7 +254,8 @@ def test_local_photos_are_read_and_https_photos_kept_as_urls(tmp_path: Path) -> 
         (
             "summary: Short.\n",
             "summary: Short.\nslug: My Issue\n",
-            "record.yaml:6 slug: may contain only lowercase letters, digits and hyphens",
+            "record.yaml:6 slug: may contain only lowercase letters, digits and hyphens, "
+            "not 'M', ' ', 'I': 'my-issue' would do",
         ),
         (
             "summary: Short.\n",

@@ -1,12 +1,17 @@
-"""Record.issue_slug: every issue's web address, readable and distinct for any script."""
+"""Record.issue_slug: every issue's web address, readable and distinct for any script;
+a chosen one is checked as check_slug says."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from urllib.parse import quote
 
+import pytest
+from pydantic import ValidationError
+
 from newsletter.core.links import Links
-from newsletter.record.model import Record
+from newsletter.record.model import Record, check_slug
 
 DAY = dt.date(2022, 2, 24)
 
@@ -59,3 +64,41 @@ def test_the_address_is_percent_encoded_on_the_wire() -> None:
 
 def test_a_long_title_stays_within_the_campaigns_slug_column() -> None:
     assert len(slug(" ".join(["ب" * 60] * 6))) <= 200
+
+
+def test_every_generated_address_is_one_that_could_be_chosen() -> None:
+    titles = [
+        "Genocide and Ethnic cleansing: A Crime against Humanity",
+        "Économie & Straße: İstanbul",
+        "انسانیت کے خلاف جرم",
+        "الْعَرَبِيَّة لغة",
+        "हिन्दी शीर्षक",
+        "日本語のタイトル",
+        "???",
+        " ".join(["ب" * 60] * 6),
+    ]
+    for title in titles:
+        generated = slug(title)
+        assert check_slug(generated) == generated
+        assert slug("x", slug=generated) == generated
+
+
+@pytest.mark.parametrize(
+    ("chosen", "problem"),
+    [
+        ("Water Peace", "not 'W', ' ', 'P': 'water-peace' would do"),
+        ("water/peace", "not '/': 'water-peace' would do"),
+        ("-water-", "must start and end with a letter or digit"),
+        ("water--peace", "with single hyphens between words: 'water-peace' would do"),
+        ("a" * 121, "must be at most 120 characters, not 121"),
+    ],
+)
+def test_a_chosen_address_is_refused_saying_why(chosen: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(problem)):
+        slug("x", slug=chosen)
+
+
+def test_a_chosen_address_may_be_in_any_script() -> None:
+    assert slug("x", slug="  انسانیت-کا-دن-2024 ") == "انسانیت-کا-دن-2024"
+    # One address however it was typed: the compatibility forms are folded.
+    assert slug("x", slug="ﬁre-and-water") == "fire-and-water"

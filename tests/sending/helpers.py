@@ -15,7 +15,13 @@ from newsletter.core.settings import Settings
 from newsletter.issue.model import Asset, Issue
 from newsletter.mail.sender import Sender
 from newsletter.sending.runner import Progress
-from newsletter.store.campaigns import Campaign, Delivery, DeliveryState, create_campaign
+from newsletter.store.campaigns import (
+    Campaign,
+    CampaignRunner,
+    Delivery,
+    DeliveryState,
+    create_campaign,
+)
 from newsletter.store.importer import Rejection, import_file
 from newsletter.store.lists import create_list
 from newsletter.store.models import MembershipStatus, SuppressionReason
@@ -203,3 +209,13 @@ def _import(list_name: str, addresses: list[str]) -> None:
         rejected: list[Rejection] = []
         import_file(list_name, path, rejected.append, engine=current_engine())
         assert rejected == [], rejected
+
+
+def leave_runner(
+    campaign_id: int, owner: str, heartbeat: datetime, *, shared: bool = False
+) -> None:
+    """A runner's row as one that stopped without a word leaves it."""
+    with session_scope(write=True) as session:
+        session.add(
+            CampaignRunner(campaign_id=campaign_id, owner=owner, heartbeat=heartbeat, shared=shared)
+        )

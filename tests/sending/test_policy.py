@@ -8,7 +8,6 @@ from newsletter.sending.policy import (
     UNANSWERED,
     OutageWatch,
     RetryPolicy,
-    StormWatch,
     backoff,
     decide,
     is_hard_bounce,
@@ -112,31 +111,13 @@ def test_hard_bounces_are_refusals_of_the_address(detail: str, hard: bool) -> No
     assert is_hard_bounce(detail) is hard
 
 
-def test_a_storm_is_a_run_of_unaccepted_messages_reset_by_any_success() -> None:
-    watch = StormWatch(3)
-    sent = Outcome(Status.SENT)
-    refused = Outcome(Status.REJECTED, detail="554 5.7.1 blocked")
-    deferred = Outcome(Status.RETRY, detail="421 4.7.0 too many connections")
-    assert watch.feed([refused, deferred]) is None
-    assert watch.feed([sent, refused, refused]) is None
-    assert (
-        watch.feed([deferred])
-        == "3 messages in a row were not accepted; the last: 421 4.7.0 too many connections"
-    )
-    with pytest.raises(ValueError):
-        StormWatch(0)
-
-
-def test_an_unanswered_hand_over_counts_as_sent_once_and_feeds_the_storm_watch() -> None:
+def test_an_unanswered_hand_over_counts_as_sent_once() -> None:
     unanswered = Outcome(Status.UNCONFIRMED, detail="postmark: no answer within 60s")
     decision = decide(unanswered, 0, POLICY, now=NOW, jitter=0.5)
     assert decision.state is DeliveryState.SENT
     assert decision.not_before is None
     assert decision.detail == "unconfirmed: postmark: no answer within 60s"
     assert not decision.hard_bounce
-    watch = StormWatch(3)
-    assert watch.feed([unanswered, unanswered]) is None
-    assert watch.feed([unanswered]) is not None
 
 
 def test_a_dot_without_a_reply_is_sent_again_and_noted_for_good() -> None:

@@ -53,9 +53,11 @@ def postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def broker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A broker URL and a queue of this test's own, set in the environment."""
     queue = f"test-{uuid.uuid4().hex[:12]}"
-    url = f"{REDIS}/{random.randint(1, 15)}" if request.param == "redis" else RABBITMQ
+    url = f"{REDIS}/{random.randint(1, 14)}" if request.param == "redis" else RABBITMQ
     _reachable(url)
     monkeypatch.setenv("NEWSLETTER_BROKER_URL", url)
+    # Workers share their rate limit through Redis, which RabbitMQ is not.
+    monkeypatch.setenv("NEWSLETTER_RATE_REDIS_URL", f"{REDIS}/15")
     monkeypatch.setenv("NEWSLETTER_BROKER_QUEUE", queue)
     get_settings.cache_clear()
     try:
@@ -80,12 +82,29 @@ class Worker:
     """One `newsletter worker` process, in a process group of its own (its pool's children
     die with it), its output in a file."""
 
-    def __init__(self, folder: Path, *args: str) -> None:
+    def __init__(self, folder: Path, *args: str, host: str | None = None) -> None:
+        """`host`: a machine of its own, as far as the worker can tell: a host name of
+        its own (a UTS namespace) and its own data folder."""
         self.log = folder / f"worker-{time.monotonic_ns()}.log"
+        command = [str(NEWSLETTER), "worker", *args]
+        env = dict(os.environ)
+        if host is not None:
+            folder = folder / host
+            folder.mkdir(exist_ok=True)
+            env["NEWSLETTER_DATA_DIR"] = str(folder / "data")
+            command = [
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                f'hostname {host} && exec "$@"',
+                "-",
+                *command,
+            ]
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [str(NEWSLETTER), "worker", *args],
-                env=dict(os.environ),
+                command,
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=folder,
@@ -113,8 +132,8 @@ class Worker:
 def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(*args: str) -> Worker:
-        worker = Worker(tmp_path, *args)
+    def start(*args: str, host: str | None = None) -> Worker:
+        worker = Worker(tmp_path, *args, host=host)
         started.append(worker)
         return worker
 
@@ -147,8 +166,26 @@ def wait_for(condition: Callable[[], bool], worker: Worker, timeout: float = 30)
     deadline = time.monotonic() + timeout
     while not condition():
         assert worker.alive(), worker.output()
-        assert time.monotonic() < deadline, f"waited {timeout} s in vain:\n{worker.output()}"
+        assert time.monotonic() < deadline, (
+            f"waited {timeout} s in vain; {where_things_are()}\n{worker.output()}"
+        )
         time.sleep(0.01)
+
+
+def where_things_are() -> str:
+    """The deliveries per state and runner, and the runners: what a stalled test saw."""
+    from sqlalchemy import func, select
+
+    from newsletter.store.campaigns import CampaignRunner, Delivery
+
+    with session_scope() as session:
+        per_state = session.execute(
+            select(Delivery.state, Delivery.claimed_by, func.count()).group_by(
+                Delivery.state, Delivery.claimed_by
+            )
+        ).all()
+        runners = session.execute(select(CampaignRunner.owner, CampaignRunner.heartbeat)).all()
+    return f"deliveries {per_state}; runners {runners}"
 
 
 def campaign_of(result: Result) -> int:
@@ -231,6 +268,7 @@ def test_a_second_worker_given_the_same_campaign_leaves_it_to_the_first(
     campaign_id = new_campaign(audience)
     # Another process sends it, slowly enough for the worker's task to come meanwhile.
     monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "10")
+    monkeypatch.setenv("NEWSLETTER_RATE_REDIS_URL", f"{REDIS}/15")
     get_settings.cache_clear()
     first = subprocess.Popen(
         [str(NEWSLETTER), "campaigns", "resume", str(campaign_id)],
@@ -281,3 +319,122 @@ def delete_queue(url: str, queue: str) -> None:
             pass
         finally:
             channel.close()
+
+
+def _own_hosts_possible() -> str | None:
+    """Why workers cannot each have a host name of their own here, or None."""
+    try:
+        subprocess.run(["unshare", "--uts", "hostname", "probe"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return f"unshare --uts is not available ({exc}); it needs root"
+    return None
+
+
+def runner_hosts(campaign_id: int) -> set[str]:
+    """The hosts whose runners claimed the campaign's deliveries."""
+    from sqlalchemy import select
+
+    from newsletter.store.campaigns import Delivery
+
+    with session_scope() as session:
+        owners = session.scalars(
+            select(Delivery.claimed_by).where(Delivery.campaign_id == campaign_id).distinct()
+        ).all()
+    return {owner.rpartition(":")[0] for owner in owners if owner}
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_three_workers_on_three_hosts_killed_again_and_again_send_each_message_once(
+    postgres: str,
+    broker: str,
+    mailbox: Mailbox,
+    workers: Callable[..., Worker],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reason = _own_hosts_possible()
+    if reason is not None:
+        pytest.skip(reason)
+    rng = random.Random()
+    # Slow enough for several kills, whatever the machine; a dead worker's rows are
+    # taken over after 10 s (another host's process cannot be checked).
+    monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "150")
+    monkeypatch.setenv("NEWSLETTER_SEND_LEASE_TIMEOUT", "10")
+    get_settings.cache_clear()
+    audience = populated_list(active=2000)
+    result = cli("send", str(record(tmp_path)), "--list", "members", "--yes", "--queue")
+    assert result.exit_code == 0, result.output
+    campaign_id = campaign_of(result)
+    hosts = ["host-a", "host-b", "host-c"]
+    running = {host: workers(host=host) for host in hosts}
+
+    for threshold in sorted(rng.sample(range(150, 1500), 3)):
+        victim = rng.choice(hosts)
+        wait_for(lambda t=threshold: len(mailbox.accepted) >= t, running[victim], timeout=60)
+        running[victim].kill()
+        running[victim] = workers(host=victim)
+
+    waited = cli("campaigns", "wait", str(campaign_id), "--timeout", "180")
+    logs = "\n".join(worker.output()[-3000:] for worker in running.values())
+    assert waited.exit_code == 0, f"{waited.output}\n{logs}"
+    received = message_ids(mailbox)
+    assert sorted(received) == sorted(audience.eligible)
+    # A copy sent again after a kill right at its end of data carries the same Message-ID.
+    differing = {address: ids for address, ids in received.items() if len(set(ids)) > 1}
+    assert differing == {}, f"different Message-IDs for one recipient: {differing}"
+    twice = [address for address, ids in received.items() if len(ids) > 1]
+    with session_scope() as session:
+        from newsletter.store.campaigns import DeliveryState, delivery_counts, may_be_duplicated
+
+        counts = delivery_counts(session, campaign_id)
+        flagged = may_be_duplicated(session, campaign_id).get(campaign_id, 0)
+    assert counts[DeliveryState.SENT] == len(received) == len(audience.eligible)
+    assert len(twice) <= flagged, f"{len(twice)} sent twice, {flagged} counted as such"
+    # All three hosts took part.
+    assert runner_hosts(campaign_id) == set(hosts)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_three_workers_share_one_rate_limit(
+    postgres: str,
+    broker: str,
+    mailbox: Mailbox,
+    workers: Callable[..., Worker],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "30")
+    get_settings.cache_clear()
+    populated_list(active=900)
+    result = cli("send", str(record(tmp_path)), "--list", "members", "--yes", "--queue")
+    assert result.exit_code == 0, result.output
+    campaign_id = campaign_of(result)
+    started = [workers() for _ in range(3)]
+    # Measured once all three send, over 20 s of the server's own clock.
+    wait_for(lambda: len(runner_hosts_and_pids(campaign_id)) == 3, started[0], timeout=60)
+    begin = len(mailbox.accepted)
+    clock = time.monotonic()
+    wait_for(lambda: time.monotonic() - clock >= 20, started[0], timeout=40)
+    accepted = mailbox.accepted[begin:]
+    span = accepted[-1].at - accepted[0].at
+    rate = (len(accepted) - 1) / span
+    assert 27 <= rate <= 33, f"{len(accepted)} messages in {span:.2f} s: {rate:.2f}/s"
+    assert cli("campaigns", "cancel", str(campaign_id)).exit_code == 0
+
+
+def runner_hosts_and_pids(campaign_id: int) -> set[str]:
+    """The runners that claimed some of the campaign's deliveries."""
+    from sqlalchemy import select
+
+    from newsletter.store.campaigns import Delivery
+
+    with session_scope() as session:
+        return {
+            owner
+            for owner in session.scalars(
+                select(Delivery.claimed_by).where(Delivery.campaign_id == campaign_id).distinct()
+            ).all()
+            if owner
+        }

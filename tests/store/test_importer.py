@@ -337,3 +337,27 @@ def test_reject_log_replays_what_it_was_given() -> None:
             log(rejection)
         assert list(log) == given
         assert log.count == 2
+
+
+@pytest.mark.postgres
+def test_an_import_leaves_postgresql_with_statistics_for_its_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without them, a campaign sent right after a big import gets its eligibility query
+    # planned as a scan of every subscriber per member (see store.staged).
+    from tests.store.databases import isolated_database
+
+    with isolated_database("postgresql", tmp_path, monkeypatch):
+        new_list("members")
+        run_import("members", SAMPLE)
+        with session_scope() as session:
+            tuples = dict(
+                session.execute(
+                    text(
+                        "SELECT relname, reltuples FROM pg_class "
+                        "WHERE relname IN ('subscribers', 'memberships')"
+                    )
+                ).all()
+            )
+    # reltuples is -1 until a table is first analyzed.
+    assert tuples == {"subscribers": 23, "memberships": 23}

@@ -11,6 +11,7 @@ from newsletter.record.model import Record
 from newsletter.store.campaigns import Campaign
 from newsletter.store.issues import (
     IssuePhoto,
+    SlugTakenError,
     StaleVersionError,
     UnknownIssueError,
     create_issue,
@@ -51,7 +52,8 @@ def test_a_new_issue_is_version_one_with_its_photos(db: str) -> None:
         assert [(i.id, i.title, i.head) for i in list_issues(session)] == [
             (saved.issue_id, "Water and Peace", 1)
         ]
-    assert again.record == record()
+    # The address made from its date and title is kept with it from now on.
+    assert again.record == record(slug="2024-03-01-water-and-peace")
     assert again.record.date == dt.date(2024, 3, 1)
     assert again.photos == {PHOTO.filename: PHOTO}
     assert again.saved_by == "a@example.org"
@@ -120,7 +122,7 @@ def test_restoring_a_version_makes_a_new_one(db: str) -> None:
     assert restored.note == "restored version 1"
     with session_scope() as session:
         latest = get_version(session, first.issue_id)
-    assert latest.record == record()
+    assert latest.record == record(slug="2024-03-01-water-and-peace")
     assert latest.photos == {PHOTO.filename: PHOTO}
 
 
@@ -130,7 +132,8 @@ def test_duplicate_and_delete(db: str) -> None:
         copy = duplicate_issue(session, first.issue_id)
     assert copy.issue_id != first.issue_id and copy.number == 1
     assert copy.record.title == "Copy of Water and Peace"
-    assert copy.record.slug is None  # two issues must not share one address
+    # Its own address, from its own title: two issues must not share one.
+    assert copy.record.slug == "2024-03-01-copy-of-water-and-peace"
     assert copy.photos == {PHOTO.filename: PHOTO}
     with session_scope(write=True) as session:
         session.add(_campaign(version_id=first.id))
@@ -146,7 +149,54 @@ def test_duplicate_and_delete(db: str) -> None:
         assert campaign.issue_version_id is None
 
 
-def _campaign(version_id: int) -> Campaign:
+def test_the_address_is_kept_across_versions_and_never_shared(db: str) -> None:
+    with session_scope(write=True) as session:
+        first = create_issue(session, record(), {})
+        address = first.record.slug
+        assert address == "2024-03-01-water-and-peace"
+        # A new title keeps the address the record names (the editor's form carries it).
+        renamed = save_version(
+            session, first.issue_id, 1, record("Water, Peace and Power", slug=address), {}
+        )
+        assert renamed.record.slug == address
+        # Another issue of that title and day gets the address made unique.
+        second = create_issue(session, record(), {})
+        assert second.record.slug == "2024-03-01-water-and-peace-2"
+        assert create_issue(session, record(), {}).record.slug == "2024-03-01-water-and-peace-3"
+        with pytest.raises(SlugTakenError) as taken:
+            create_issue(session, record(slug=address), {})
+        assert str(taken.value) == (
+            f"the web address {address!r} is already the address of issue "
+            f"{first.issue_id}, 'Water, Peace and Power'; choose another"
+        )
+        with pytest.raises(SlugTakenError, match=f"issue {first.issue_id},"):
+            save_version(session, second.issue_id, 1, record(slug=address), {})
+    with session_scope() as session:
+        assert get_version(session, second.issue_id).number == 1  # nothing was saved
+
+
+def test_an_address_sent_from_another_issue_stays_that_issues(db: str) -> None:
+    with session_scope(write=True) as session:
+        first = create_issue(session, record(slug="water"), {})
+        session.add(_campaign(version_id=first.id, slug="water"))
+        # The first issue moves to a new address; its newsletter's links still go to "water".
+        save_version(session, first.issue_id, 1, record(slug="water-and-peace"), {})
+        # Its own old address is still its own to take back.
+        save_version(session, first.issue_id, 2, record(slug="water"), {})
+        save_version(session, first.issue_id, 3, record(slug="water-and-peace"), {})
+        other = create_issue(session, record("Other"), {})
+        with pytest.raises(SlugTakenError) as taken:
+            save_version(session, other.issue_id, 1, record("Other", slug="water"), {})
+        assert f"a newsletter sent from issue {first.issue_id} on " in str(taken.value)
+        # Restoring a version whose address is now another issue's is refused the same way.
+        save_version(session, other.issue_id, 1, record("Other", slug="other-one"), {})
+        save_version(session, other.issue_id, 2, record("Other", slug="water-and-peace-x"), {})
+        save_version(session, first.issue_id, 4, record(slug="other-one"), {})
+        with pytest.raises(SlugTakenError, match=f"issue {first.issue_id},"):
+            restore_version(session, other.issue_id, 2, 3)
+
+
+def _campaign(version_id: int, slug: str = "s") -> Campaign:
     from newsletter.store.types import utcnow
 
     now = utcnow()
@@ -158,7 +208,7 @@ def _campaign(version_id: int) -> Campaign:
         token="t0ken",
         created_at=now,
         updated_at=now,
-        slug="s",
+        slug=slug,
         subject="s",
         preheader="",
         language="en",

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 import newsletter
@@ -74,3 +75,35 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (migrate.MIGRATIONS / "env.py").is_file()
     assert (migrate.MIGRATIONS / "script.py.mako").is_file()
     assert list((migrate.MIGRATIONS / "versions").glob("v*.py"))
+
+
+def test_campaigns_kept_from_before_are_dated_by_their_slug(db: str) -> None:
+    engine = build_engine(db)
+    try:
+        migrate.upgrade(engine, "0012")
+        with engine.begin() as connection:
+            for token, slug in (("a" * 16, "2022-02-24-khojaly"), ("b" * 16, "own-slug")):
+                connection.execute(
+                    text(
+                        "INSERT INTO campaigns (list_name, status, transport, token, created_at,"
+                        " updated_at, slug, subject, preheader, language, direction, images,"
+                        " html, text, web_html, print_html, from_address, return_path,"
+                        " public_url) VALUES ('members', 'done', 'smtp', :token,"
+                        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :slug, 's', 'p', 'en', 'ltr',"
+                        " 'hosted', '', '', '', '', 'a@example.org', 'a@example.org',"
+                        " 'http://127.0.0.1:8000')"
+                    ),
+                    {"token": token, "slug": slug},
+                )
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            dated = connection.execute(
+                text("SELECT slug, issue_date FROM campaigns ORDER BY slug")
+            ).all()
+        days = {
+            slug: day if day is None or isinstance(day, dt.date) else dt.date.fromisoformat(day)
+            for slug, day in dated
+        }
+        assert days == {"2022-02-24-khojaly": dt.date(2022, 2, 24), "own-slug": None}
+    finally:
+        engine.dispose()

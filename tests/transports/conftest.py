@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.issue.model import Asset
 from newsletter.transports.base import Content, OutgoingMessage
 from tests.transports.smtp_servers import TlsFiles, make_tls_files
 
@@ -16,6 +17,19 @@ HTML = (
 )
 TEXT = "Dear __NL_NAME__,\nSent to __NL_EMAIL__.\nUnsubscribe: __NL_UNSUBSCRIBE_URL__\n"
 SUBJECT = "Seminar news for __NL_NAME__"
+# NEWSLETTER_IMAGES=inline: every byte value, and line breaks and dashes that a multipart
+# form or a JSON string must carry as they are.
+IMAGES = (
+    Asset("speaker-1.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(range(256))),
+    Asset("logo.jpg", "image/jpeg", b"\xff\xd8\xff\xe0" + b'\r\n--\r\n"\\' * 8),
+)
+INLINE_HTML = HTML.replace(
+    "</body>", "".join(f'<img src="cid:{image.cid}" alt="">' for image in IMAGES) + "</body>"
+)
+
+
+def inline_content() -> Content:
+    return make_content(html=INLINE_HTML, images=IMAGES)
 
 
 def fields_for(address: str, name: str = "Ana") -> dict[str, str]:

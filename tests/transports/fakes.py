@@ -191,6 +191,9 @@ class SendGridFake(FakeServer):
         errors = self._errors(mail)
         if errors:
             return json_reply(400, {"errors": errors})
+        images, problems = self._inline_images(mail.get("attachments", []))
+        if problems:
+            return json_reply(400, {"errors": problems})
         for personalization in mail["personalizations"]:
             subs = personalization.get("substitutions", {})
             content = {part["type"]: part["value"] for part in mail["content"]}
@@ -206,10 +209,39 @@ class SendGridFake(FakeServer):
                         "reply_to": mail.get("reply_to"),
                         "custom_args": personalization.get("custom_args", {}),
                         "to_name": personalization["to"][0].get("name"),
+                        "images": images,
                     },
                 )
             )
         return Reply(202, headers={"X-Message-Id": uuid.uuid4().hex})
+
+    @staticmethod
+    def _inline_images(
+        attachments: Any,
+    ) -> tuple[dict[str, tuple[str, bytes]], list[dict[str, Any]]]:
+        """`attachments` as {content_id: (type, bytes)}, or SendGrid's errors for them:
+        content and filename are required, content is base64, and an inline one needs a
+        content_id (Mail Send, "attachments")."""
+        images: dict[str, tuple[str, bytes]] = {}
+        errors: list[dict[str, Any]] = []
+        for index, attachment in enumerate(attachments):
+            field = f"attachments.{index}"
+            if not attachment.get("content") or not attachment.get("filename"):
+                errors.append({"field": field, "message": "content and filename are required"})
+                continue
+            try:
+                data = base64.b64decode(attachment["content"], validate=True)
+            except ValueError:
+                errors.append({"field": f"{field}.content", "message": "must be base64"})
+                continue
+            if attachment.get("disposition") == "inline":
+                if not attachment.get("content_id"):
+                    errors.append(
+                        {"field": f"{field}.content_id", "message": "required when inline"}
+                    )
+                    continue
+                images[attachment["content_id"]] = (attachment.get("type", ""), data)
+        return images, errors
 
     def _errors(self, mail: Any) -> list[dict[str, Any]]:
         help_url = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
@@ -292,6 +324,47 @@ def parse_form(content_type: str, body: bytes) -> list[tuple[str, str]]:
     return fields
 
 
+@dataclass(frozen=True)
+class FormFile:
+    name: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def parse_multipart(content_type: str, body: bytes) -> tuple[list[tuple[str, str]], list[FormFile]]:
+    """The fields (text) and files (bytes) of a multipart/form-data body, each in order."""
+    match = re.match(r"multipart/form-data;\s*boundary=(\S+)$", content_type)
+    if not match:
+        raise ValueError(f"unsupported content type {content_type!r}")
+    delimiter = b"--" + match.group(1).encode()
+    chunks = body.split(b"\r\n" + delimiter)
+    if not chunks[0].startswith(delimiter) or chunks[-1] != b"--\r\n":
+        raise ValueError("malformed multipart body")
+    chunks[0] = chunks[0][len(delimiter) :]
+    fields: list[tuple[str, str]] = []
+    files: list[FormFile] = []
+    for chunk in chunks[:-1]:
+        head, separator, value = chunk.partition(b"\r\n\r\n")
+        name = re.search(rb'Content-Disposition: form-data; name="([^"]*)"', head)
+        if not (head.startswith(b"\r\n") and separator and name):
+            raise ValueError("malformed multipart part")
+        filename = re.search(rb'; filename="([^"]*)"', head)
+        if filename is None:
+            fields.append((name.group(1).decode(), value.decode()))
+            continue
+        part_type = re.search(rb"\r\nContent-Type: ([^\r]+)", head)
+        files.append(
+            FormFile(
+                name.group(1).decode(),
+                filename.group(1).decode(),
+                part_type.group(1).decode() if part_type else "application/octet-stream",
+                value,
+            )
+        )
+    return fields, files
+
+
 class MailgunFake(FakeServer):
     """`POST /v3/{domain}/messages` (Messages API, batch sending)."""
 
@@ -317,9 +390,15 @@ class MailgunFake(FakeServer):
             self.count(body.count(b'name="to"'))
             return json_reply(200, queued)
         try:
-            form = parse_form(headers.get("content-type", ""), body)
+            kind = headers.get("content-type", "")
+            if kind.startswith("multipart/"):
+                form, files = parse_multipart(kind, body)
+            else:
+                form, files = parse_form(kind, body), []
         except ValueError as exc:
             return json_reply(400, {"message": f"bad form: {exc}"})
+        # Mailgun names an `inline` file's part by its filename: its Content-ID.
+        images = {f.filename: (f.content_type, f.data) for f in files if f.name == "inline"}
         recipients = [value for name, value in form if name == "to"]
         if not recipients:
             return json_reply(400, {"message": "'to' parameter is missing"})
@@ -350,6 +429,7 @@ class MailgunFake(FakeServer):
                         "to": recipient,
                         "from": fields.get("from"),
                         "variables": {n[2:]: fill(v) for n, v in form if n.startswith("v:")},
+                        "images": images,
                     },
                 )
             )
@@ -428,6 +508,15 @@ class PostmarkFake(FakeServer):
                 f"inactive. Found inactive addresses: {address}. Inactive recipients are ones "
                 "that have generated a hard bounce, a spam complaint, or a manual suppression.",
             }
+        images: dict[str, tuple[str, bytes]] = {}
+        for attachment in message.get("Attachments", []):
+            # Kept as given: Postmark documents it written "cid:NAME".
+            content_id = str(attachment.get("ContentID") or "")
+            if not attachment.get("Name") or "Content" not in attachment:
+                return {"ErrorCode": 300, "Message": "Invalid attachment: Name and Content."}
+            if content_id:
+                data = base64.b64decode(attachment["Content"], validate=True)
+                images[content_id] = (attachment.get("ContentType", ""), data)
         message_id = str(uuid.uuid4())
         self.deliver(
             Delivered(
@@ -443,6 +532,7 @@ class PostmarkFake(FakeServer):
                     "stream": message.get("MessageStream"),
                     "metadata": message.get("Metadata", {}),
                     "message_id": message_id,
+                    "images": images,
                 },
             )
         )

@@ -14,12 +14,15 @@ from collections.abc import Callable
 class RecordingJournal:
     def __init__(self, check: Callable[[int], None] | None = None) -> None:
         self.handed_over: list[int] = []
+        # Handed over as final (an API request: sent once made).
+        self.final: list[int] = []
+        self.handed_over_keys: list[int] = []
         self.taken_back: list[int] = []
         self.check = check
         self.fail_for: set[int] = set()
         self._lock = threading.Lock()
 
-    def point_of_no_return(self, *keys: int) -> None:
+    def point_of_no_return(self, *keys: int, final: bool = False) -> None:
         for key in keys:
             if key in self.fail_for:
                 raise OSError("disk full")
@@ -27,6 +30,12 @@ class RecordingJournal:
                 self.check(key)
         with self._lock:
             self.handed_over.extend(keys)
+            if final:
+                self.final.extend(keys)
+
+    def handed_over(self, *keys: int) -> None:
+        with self._lock:
+            self.handed_over_keys.extend(keys)
 
     def not_accepted(self, *keys: int) -> None:
         with self._lock:

@@ -14,6 +14,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ class Accepted:
     rcpt_tos: tuple[str, ...]
     data: bytes
     peer: str
+    # When the server accepted it (time.monotonic()).
+    at: float = 0.0
 
 
 class Mailbox:
@@ -102,6 +105,7 @@ class Mailbox:
                     tuple(envelope.rcpt_tos),
                     envelope.original_content,
                     str(session.peer),
+                    time.monotonic(),
                 )
             )
             number = len(self.accepted)

@@ -30,8 +30,11 @@ class _Order:
     def acquire(self, n: int = 1) -> None:
         self.calls.append(("acquire", (n,)))
 
-    def point_of_no_return(self, *keys: int) -> None:
-        self.calls.append(("point_of_no_return", keys))
+    def point_of_no_return(self, *keys: int, final: bool = False) -> None:
+        self.calls.append(("point_of_no_return" + (" final" if final else ""), keys))
+
+    def handed_over(self, *keys: int) -> None:
+        self.calls.append(("handed_over", keys))
 
     def not_accepted(self, *keys: int) -> None:
         self.calls.append(("not_accepted", keys))
@@ -81,7 +84,8 @@ def test_a_request_waits_for_all_its_messages_then_marks_them() -> None:
     order = _Order()
     messages = [make_message(key, f"r{key}@example.net") for key in (4, 5, 6)]
     HandOver.of("postmark", order, order).before(messages)
-    assert order.calls == [("acquire", (3,)), ("point_of_no_return", (4, 5, 6))]
+    # For good: only the provider knows whether a request in flight at a crash arrived.
+    assert order.calls == [("acquire", (3,)), ("point_of_no_return final", (4, 5, 6))]
 
 
 def test_an_answer_takes_back_what_it_did_not_accept() -> None:

@@ -11,7 +11,7 @@ from newsletter.mail.placeholders import personalize_html, personalize_text
 from newsletter.transports import make_transport
 from newsletter.transports.base import Content, OutgoingMessage, Status, TransportError
 from newsletter.transports.mailgun import MailgunTransport, multipart_form
-from tests.transports.conftest import make_content, make_message
+from tests.transports.conftest import IMAGES, inline_content, make_content, make_message
 from tests.transports.fakes import MailgunFake, Received, Reply, json_reply, parse_form
 
 KEY = "key-test"
@@ -183,3 +183,30 @@ def test_an_issue_without_text_part_sends_html_only(
         Status.SENT
     )
     assert "text" not in dict(_form(fake.requests[0]))
+
+
+def test_inline_images_go_as_inline_files_named_by_their_content_ids(
+    fake: MailgunFake, transport: MailgunTransport
+) -> None:
+    content = inline_content()
+    batch = [make_message(1, "ana@example.net"), make_message(2, "raj@example.net")]
+
+    outcomes = transport.send_batch(content, batch)
+
+    assert [o.status for o in outcomes] == [Status.SENT] * 2
+    assert len(fake.requests) == 1
+    assert len(fake.delivered) == 2
+    for delivered in fake.delivered:
+        assert delivered.extra["images"] == {
+            image.cid: (image.content_type, image.data) for image in IMAGES
+        }
+        for image in IMAGES:
+            assert f'src="cid:{image.cid}"' in delivered.html
+
+
+def test_hosted_images_send_no_file(
+    fake: MailgunFake, transport: MailgunTransport, content: Content
+) -> None:
+    transport.send_batch(content, [make_message(1, "ana@example.net")])
+    assert b"filename=" not in fake.requests[0].body
+    assert fake.delivered[0].extra["images"] == {}

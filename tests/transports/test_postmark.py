@@ -8,10 +8,10 @@ import pytest
 from newsletter.core.errors import ConfigError
 from newsletter.core.settings import Settings
 from newsletter.mail.placeholders import personalize_html, personalize_text
-from newsletter.transports import make_transport
+from newsletter.transports import make_transport, postmark
 from newsletter.transports.base import Content, Status, TransportError
 from newsletter.transports.postmark import PostmarkTransport
-from tests.transports.conftest import make_content, make_message
+from tests.transports.conftest import IMAGES, inline_content, make_content, make_message
 from tests.transports.fakes import PostmarkFake, Reply, json_reply
 
 TOKEN = "server-token"
@@ -208,3 +208,48 @@ def test_settings(fake: PostmarkFake) -> None:
     assert isinstance(transport, PostmarkTransport)
     assert transport.message_stream == "newsletters"
     transport.close()
+
+
+def test_inline_images_go_with_every_message_as_attachments_with_content_ids(
+    fake: PostmarkFake, transport: PostmarkTransport
+) -> None:
+    content = inline_content()
+    batch = [make_message(1, "ana@example.net"), make_message(2, "raj@example.net")]
+
+    outcomes = transport.send_batch(content, batch)
+
+    assert [o.status for o in outcomes] == [Status.SENT] * 2
+    assert len(fake.requests) == 1
+    assert [d.to for d in fake.delivered] == ["ana@example.net", "raj@example.net"]
+    for delivered in fake.delivered:
+        assert delivered.extra["images"] == {
+            f"cid:{image.cid}": (image.content_type, image.data) for image in IMAGES
+        }
+        for image in IMAGES:
+            assert f'src="cid:{image.cid}"' in delivered.html
+    # The rest of each message is as without images.
+    assert fake.delivered[0].html == personalize_html(content.html, batch[0].fields)
+
+
+def test_inline_images_count_towards_the_request_size(transport: PostmarkTransport) -> None:
+    content = inline_content()
+    without = transport.request_limit(make_content(html=content.html))
+    assert transport.request_limit(content) < without
+
+
+def test_hosted_images_send_no_attachment(
+    fake: PostmarkFake, transport: PostmarkTransport, content: Content
+) -> None:
+    transport.send_batch(content, [make_message(1, "ana@example.net")])
+    assert "Attachments" not in json.loads(fake.requests[0].body)[0]
+    assert fake.delivered[0].extra["images"] == {}
+
+
+def test_the_images_are_encoded_once_for_all_the_messages(
+    fake: PostmarkFake, transport: PostmarkTransport
+) -> None:
+    postmark.encoded_attachments.cache_clear()
+    batch = [make_message(key, f"r{key}@example.net") for key in range(5)]
+    transport.send_batch(inline_content(), batch)
+    assert len(fake.delivered) == 5 and all(d.extra["images"] for d in fake.delivered)
+    assert postmark.encoded_attachments.cache_info().misses == 1

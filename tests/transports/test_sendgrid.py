@@ -8,10 +8,10 @@ import pytest
 from newsletter.core.errors import ConfigError
 from newsletter.core.settings import Settings
 from newsletter.mail.placeholders import personalize_html, personalize_text
-from newsletter.transports import make_transport
+from newsletter.transports import make_transport, sendgrid
 from newsletter.transports.base import Content, Status, TransportError
 from newsletter.transports.sendgrid import SendGridTransport, html_key
-from tests.transports.conftest import make_content, make_message
+from tests.transports.conftest import IMAGES, inline_content, make_content, make_message
 from tests.transports.fakes import Reply, SendGridFake, json_reply
 from tests.transports.smtp_servers import free_port
 
@@ -258,3 +258,48 @@ def test_an_issue_without_text_part_sends_html_only(
     outcomes = transport.send_batch(content, [make_message(1, "ana@example.net")])
     assert outcomes[0].status is Status.SENT
     assert [part["type"] for part in json.loads(fake.requests[0].body)["content"]] == ["text/html"]
+
+
+def test_inline_images_go_once_per_request_as_inline_attachments(
+    fake: SendGridFake, transport: SendGridTransport
+) -> None:
+    content = inline_content()
+    batch = [make_message(1, "ana@example.net"), make_message(2, "raj@example.net")]
+
+    outcomes = transport.send_batch(content, batch)
+
+    assert [o.status for o in outcomes] == [Status.SENT] * 2
+    assert len(fake.requests) == 1
+    attachments = json.loads(fake.requests[0].body)["attachments"]
+    assert [(a["filename"], a["disposition"]) for a in attachments] == [
+        (image.filename, "inline") for image in IMAGES
+    ]
+    for delivered in fake.delivered:
+        assert delivered.extra["images"] == {
+            image.cid: (image.content_type, image.data) for image in IMAGES
+        }
+        for image in IMAGES:
+            assert f'src="cid:{image.cid}"' in delivered.html
+
+
+def test_hosted_images_send_no_attachment(
+    fake: SendGridFake, transport: SendGridTransport, content: Content
+) -> None:
+    assert content.images == ()
+    transport.send_batch(content, [make_message(1, "ana@example.net")])
+    assert "attachments" not in json.loads(fake.requests[0].body)
+    assert fake.delivered[0].extra["images"] == {}
+
+
+def test_the_images_are_encoded_once_for_every_request(
+    fake: SendGridFake, transport: SendGridTransport
+) -> None:
+    sendgrid.inline_attachments.cache_clear()
+    content = inline_content()
+    # One address twice: two requests.
+    transport.send_batch(
+        content, [make_message(1, "ana@example.net"), make_message(2, "ana@example.net")]
+    )
+    assert len(fake.requests) == 2
+    assert all(d.extra["images"] for d in fake.delivered)
+    assert sendgrid.inline_attachments.cache_info().misses == 1

@@ -87,3 +87,12 @@ def test_redirects_never_take_the_host_from_the_request(client: TestClient, host
         location = client.get(path, headers={"Host": host}).headers["location"]
         assert location.startswith("/issues/")
         assert host not in location
+
+
+def test_the_favicon_is_served_at_the_root_and_under_the_prefix(db: str) -> None:
+    with TestClient(create_app(Settings(public_url="https://example.org/news"))) as client:
+        for url in ("/favicon.ico", "/news/favicon.ico"):
+            response = client.get(url)
+            assert response.status_code == 200, url
+            assert response.headers["content-type"] in ("image/vnd.microsoft.icon", "image/x-icon")
+            assert response.content[:4] == b"\x00\x00\x01\x00"

@@ -4,9 +4,9 @@
 - `/issues/new`, `/issues/{id}`: the form that follows the record, with a live preview
   beside it. A save names the version it was based on; one based on an older version is
   refused (409) with the staff member's text still in the form.
-- `/issues/preview`: the form's data composed as the email, as JSON for the page's script;
-  its frames load `/issues/preview/email?key=…`, which serves only the composed message
-  with the preview's strict CSP.
+- `/issues/preview`: the form's data composed as the email, as JSON for the page's script,
+  photos chosen but not saved yet included; its frames load `/issues/preview/email?key=…`,
+  which serves only the composed message with the preview's strict CSP.
 - Versions: the list, what changed from the one before, restoring one (a new version).
 - Duplicate, delete, export as a zip.
 """
@@ -22,7 +22,7 @@ import unicodedata
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -30,18 +30,21 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from newsletter.core.errors import RecordError
+from newsletter.core.links import Links
 from newsletter.core.settings import Settings
 from newsletter.issue.model import Asset
 from newsletter.record.archive import ArchiveError, export_archive, import_archive, record_yaml
 from newsletter.record.archive import record_data as archived_data
 from newsletter.record.assets import AssetError
 from newsletter.record.changes import changes
-from newsletter.record.model import LoadedRecord, Record
+from newsletter.record.model import MAX_SLUG_LENGTH, LoadedRecord, Record
 from newsletter.record.photos import PHOTO_WIDTH, prepare_image
 from newsletter.store.issues import (
     SavedVersion,
+    SlugTakenError,
     StaleVersionError,
     UnknownIssueError,
+    address_for,
     create_issue,
     delete_issue,
     duplicate_issue,
@@ -81,8 +84,9 @@ T = TypeVar("T")
 
 
 # Things made for one account and found again by a random key: previews of the form as
-# its script last posted it, and photos uploaded with a save that was refused (so that
-# staff need not choose them again). Bounded: the oldest go once enough newer ones came.
+# its script last posted it, and photos uploaded with a preview or with a save that was
+# refused (so that they are sent and prepared once, and need not be chosen again).
+# Bounded: the oldest go once enough newer ones came.
 class _Kept(Generic[T]):
     def __init__(self, kept: int = 64) -> None:
         self.kept = kept
@@ -168,10 +172,22 @@ async def import_issue(request: Request, who: Staff = Depends(staff)) -> Respons
         return _issues_page(request, who, refused=[str(exc)], status_code=400)
     except RecordError as exc:
         return _issues_page(request, who, refused=exc.problems, status_code=400)
-    with writing(ctx) as session:
-        saved = create_issue(
-            session, record, photos, saved_by=who.email, note=f"imported from {sent.filename}"
-        )
+    note = f"imported from {sent.filename}"
+    try:
+        with writing(ctx) as session:
+            saved = create_issue(session, record, photos, saved_by=who.email, note=note)
+    except SlugTakenError as exc:
+        # An issue exported and imported again is a copy, as a duplicate is: it gets an
+        # address of its own, and says so.
+        note = f"{note}; {exc.slug} is another issue's web address, so it got its own"
+        with writing(ctx) as session:
+            saved = create_issue(
+                session,
+                record.model_copy(update={"slug": None}),
+                photos,
+                saved_by=who.email,
+                note=note,
+            )
     return _redirect(ctx, f"/issues/{saved.issue_id}")
 
 
@@ -252,23 +268,38 @@ def _download_name(saved: SavedVersion) -> str:
 
 @router.post("/issues/preview")
 async def preview_form(request: Request, who: Staff = Depends(staff)) -> Response:
+    """The form composed as the email. Photos chosen in it but not saved yet come with it
+    (the page's script sends each once) and are prepared as a save prepares them; the
+    answer names each one's photo and a `pending` key that keeps them for later previews
+    and the save, as a refused save does."""
     ctx = get_context(request)
-    form = await checked_form(request, who, max_fields=issue_form.MAX_FORM_FIELDS)
+    form = await _posted(request, who)
     stored: dict[str, Asset] = {}
     issue_id, based_on = row_id(form.get("issue")), row_id(form.get("based_on"))
     if issue_id is not None and based_on is not None:
         stored = _version(ctx, issue_id, based_on).photos
-    stored = {**stored, **_pending(who, form)}
-    state = issue_form.from_posted(form.values)
-    checked = issue_form.check(state)
+    made = await run_in_threadpool(_checked, ctx.settings, form, {**stored, **_pending(who, form)})
+    extra: dict[str, Any] = {}
+    if made.chosen:
+        extra = {"photos": made.chosen, "pending": _keep(who, made.photos, stored)}
+    checked = made.checked
     if checked.record is None:
-        return JSONResponse({"ok": False, "errors": checked.errors}, headers=STAFF_HEADERS)
-    record = _without_unstored_photos(checked.record, stored)
-    loaded = LoadedRecord(record=record, source=_source(issue_id), photos=stored)
+        return JSONResponse({"ok": False, "errors": checked.errors, **extra}, headers=STAFF_HEADERS)
+    # The address a save would give it, and whether a chosen one is free.
+    try:
+        with reading(ctx) as session:
+            record = address_for(session, issue_id, checked.record)
+    except SlugTakenError as exc:
+        return JSONResponse(
+            {"ok": False, "errors": {"slug": _sentence(exc)}, **extra}, headers=STAFF_HEADERS
+        )
+    extra["slug"] = record.slug
+    loaded = LoadedRecord(record=record, source=_source(issue_id), photos=made.photos)
     shown = await run_in_threadpool(preview_loaded, ctx.settings, loaded, "form")
     if not shown.ok:
         return JSONResponse(
-            {"ok": False, "errors": {}, "problems": shown.problems}, headers=STAFF_HEADERS
+            {"ok": False, "errors": {}, "problems": shown.problems, **extra},
+            headers=STAFF_HEADERS,
         )
     key = previews.add(who.user_id, shown)
     return JSONResponse(
@@ -282,6 +313,7 @@ async def preview_form(request: Request, who: Staff = Depends(staff)) -> Respons
             "html_bytes": shown.html_bytes,
             "clip_limit": shown.clip_limit,
             "checks": [f"{problem.code}: {problem.message}" for problem in shown.checks],
+            **extra,
         },
         headers=STAFF_HEADERS,
     )
@@ -289,17 +321,6 @@ async def preview_form(request: Request, who: Staff = Depends(staff)) -> Respons
 
 def _source(issue_id: int | str | None) -> Path:
     return Path(f"issue-{issue_id or 'new'}")
-
-
-def _without_unstored_photos(record: Record, stored: dict[str, Asset]) -> Record:
-    """Speakers whose photo was chosen but not saved yet are previewed without it."""
-    speakers = [
-        speaker
-        if not speaker.photo or "://" in speaker.photo or speaker.photo in stored
-        else speaker.model_copy(update={"photo": None})
-        for speaker in record.speakers
-    ]
-    return record.model_copy(update={"speakers": speakers})
 
 
 @router.get("/issues/preview/email")
@@ -324,7 +345,7 @@ def new_issue(request: Request, who: Staff = Depends(staff)) -> HTMLResponse:
 async def create(request: Request, who: Staff = Depends(staff)) -> Response:
     ctx = get_context(request)
     form = await _posted(request, who)
-    state, checked, photos = await run_in_threadpool(
+    state, checked, photos, _ = await run_in_threadpool(
         _checked, ctx.settings, form, _pending(who, form)
     )
     if checked.record is None:
@@ -336,8 +357,18 @@ async def create(request: Request, who: Staff = Depends(staff)) -> Response:
             pending_key=_keep(who, photos, {}),
             status_code=400,
         )
-    with writing(ctx) as session:
-        saved = create_issue(session, checked.record, photos, saved_by=who.email)
+    try:
+        with writing(ctx) as session:
+            saved = create_issue(session, checked.record, photos, saved_by=who.email)
+    except SlugTakenError as exc:
+        return _editor(
+            request,
+            who,
+            state,
+            errors={"slug": _sentence(exc)},
+            pending_key=_keep(who, photos, {}),
+            status_code=400,
+        )
     return _redirect(ctx, f"/issues/{saved.issue_id}?saved={saved.number}")
 
 
@@ -366,7 +397,7 @@ async def save(request: Request, issue_id: int, who: Staff = Depends(staff)) -> 
     base_version = _version(ctx, issue_id, based_on)
     # Preparing photos takes a while: not on the event loop.
     stored = base_version.photos
-    state, checked, photos = await run_in_threadpool(
+    state, checked, photos, _ = await run_in_threadpool(
         _checked, ctx.settings, form, {**stored, **_pending(who, form)}
     )
     if checked.record is None:
@@ -394,6 +425,16 @@ async def save(request: Request, issue_id: int, who: Staff = Depends(staff)) -> 
             pending_key=_keep(who, photos, stored),
             status_code=409,
         )
+    except SlugTakenError as exc:
+        return _editor(
+            request,
+            who,
+            state,
+            version=base_version,
+            errors={"slug": _sentence(exc)},
+            pending_key=_keep(who, photos, stored),
+            status_code=400,
+        )
     return _redirect(ctx, f"/issues/{issue_id}?saved={saved.number}")
 
 
@@ -409,7 +450,7 @@ async def _posted(request: Request, who: Staff) -> StaffForm:
 
 
 def _pending(who: Staff, form: StaffForm) -> dict[str, Asset]:
-    """The photos uploaded with an earlier, refused save of this form."""
+    """The photos uploaded with an earlier preview or refused save of this form."""
     return pending.get(who.user_id, form.get("pending")) or {}
 
 
@@ -419,14 +460,22 @@ def _keep(who: Staff, photos: dict[str, Asset], stored: dict[str, Asset]) -> str
     return pending.add(who.user_id, new) if new else ""
 
 
-def _checked(
-    settings: Settings, form: StaffForm, stored: dict[str, Asset]
-) -> tuple[IssueForm, Checked, dict[str, Asset]]:
-    """The form's state, its record or errors, and the photos the record may name: those
-    `stored` (the version it was based on, earlier uploads) and the ones uploaded with it,
-    prepared for mail."""
+class _Made(NamedTuple):
+    state: IssueForm
+    checked: Checked
+    # The photos the record may name: those stored (the version it was based on, earlier
+    # uploads) and the ones uploaded with the form, prepared for mail.
+    photos: dict[str, Asset]
+    # Each file field whose upload could be used, with the photo's name.
+    chosen: dict[str, str]
+
+
+def _checked(settings: Settings, form: StaffForm, stored: dict[str, Asset]) -> _Made:
+    """The form's state, its record or errors (an upload that cannot be used is one, on
+    its field), and its photos."""
     posted = dict(form.values)
     photos = dict(stored)
+    chosen: dict[str, str] = {}
     for name, upload in form.files.items():
         match = _PHOTO_FILE.match(name)
         if match is None or not upload.data:
@@ -440,6 +489,7 @@ def _checked(
             posted[f"speakers-{row}-photo_error"] = str(exc)
             continue
         photos[asset.filename] = asset
+        chosen[name] = asset.filename
         posted[f"speakers-{row}-photo"] = asset.filename
         posted.pop(f"speakers-{row}-photo_remove", None)
     state = issue_form.from_posted(posted)
@@ -448,7 +498,7 @@ def _checked(
         photo = speaker.get("photo", "")
         if photo and "://" not in photo and photo not in photos:
             missing[f"speakers-{index}-photo"] = "This photo is not stored; upload it again."
-    return state, issue_form.check(state, missing), photos
+    return _Made(state, issue_form.check(state, missing), photos, chosen)
 
 
 def _prepared(settings: Settings, filename: str, data: bytes, speaker: str) -> Asset:
@@ -497,6 +547,9 @@ def _editor(
         "shown": previews.get(who.user_id, preview_key) if preview_key else None,
         "max_speakers": issue_form.MAX_SPEAKERS,
         "max_photo_mb": ctx.settings.max_photo_bytes >> 20,
+        "max_photo_bytes": ctx.settings.max_photo_bytes,
+        "issues_url": Links(ctx.settings.public_url).web("").removesuffix("/"),
+        "max_slug": MAX_SLUG_LENGTH,
         "action": f"{base(ctx)}/issues/{version.issue_id}"
         if version
         else f"{base(ctx)}/issues/new",
@@ -567,6 +620,11 @@ async def restore(
             saved = restore_version(session, issue_id, number, based_on, saved_by=who.email)
     except UnknownIssueError:
         raise HTTPException(404, "There is no such issue or version.") from None
-    except StaleVersionError as exc:
-        raise HTTPException(409, str(exc)) from None
+    except (StaleVersionError, SlugTakenError) as exc:
+        raise HTTPException(409, _sentence(exc)) from None
     return _redirect(ctx, f"/issues/{issue_id}?saved={saved.number}")
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

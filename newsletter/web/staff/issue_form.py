@@ -32,6 +32,7 @@ TEXT_FIELDS = (
     "footer",
     "subject",
     "preheader",
+    "slug",
 )
 MAX_SPEAKERS = 20
 MAX_RECOMMENDATIONS = 40
@@ -107,6 +108,9 @@ def from_record(record: Record) -> IssueForm:
     form = IssueForm(
         values={name: "" if data.get(name) is None else str(data[name]) for name in TEXT_FIELDS}
     )
+    # Shown even when the record names none (saved before addresses were kept): saving
+    # keeps it then, whatever the title becomes.
+    form.values["slug"] = record.issue_slug
     form.partners = "\n".join(record.partners)
     form.speakers = [
         {key: "" if value is None else str(value) for key, value in speaker.items()}

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO, cast
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
@@ -41,12 +42,19 @@ _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 @router.get("/campaigns")
 def campaigns_page(request: Request, who: Staff = Depends(staff)) -> HTMLResponse:
-    with reading(get_context(request)) as session:
+    ctx = get_context(request)
+    with reading(ctx) as session:
         reports = campaign_reports(session)
     return render(
         request,
         "campaigns.html",
-        {"title": "Campaigns", "section": "campaigns", "reports": reports},
+        # The staff's zone: a scheduled campaign shows its time in it.
+        {
+            "title": "Campaigns",
+            "section": "campaigns",
+            "reports": reports,
+            "time_zone": ZoneInfo(ctx.settings.time_zone),
+        },
         who=who,
     )
 

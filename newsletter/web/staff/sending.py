@@ -6,6 +6,11 @@ its deliveries, and a runner sends it: a sending worker when a broker is configu
 (newsletter.sending.worker), otherwise a background thread here
 (newsletter.web.staff.senders). The campaign page polls its progress as JSON; pause,
 resume and cancel are the service's, as for `newsletter campaigns`.
+
+With a broker, the confirmation can schedule the send instead (a time in the staff's time
+zone, NEWSLETTER_TIME_ZONE, unless it carries an offset); the campaign page of a
+scheduled campaign shows its time and can cancel it or move it, until a worker starts it
+(newsletter.sending.schedule).
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.engine import Engine
@@ -224,6 +231,9 @@ async def send_page(
         "record": record,
         "label": path.name,
         "summary": None,
+        # Scheduled sends are started by the workers: offered only when there are some.
+        "schedulable": bool(ctx.settings.broker_url),
+        "time_zone": ctx.settings.time_zone,
     }
     if not list_id:
         with reading(ctx) as session:
@@ -274,17 +284,41 @@ async def send(request: Request, who: Staff = Depends(staff)) -> Response:
     if summary.eligible == 0:
         raise HTTPException(400, f"List {summary.name} has no eligible subscribers.")
     transport_name = _transport_name(ctx)
+    service = campaigns(ctx)
+    at = form.get("at").strip()
+    when = _send_time(service, at) if at else None
     # Checked again after the await above, with nothing awaited from here to `remember`:
     # on the server's one event loop no other request runs in between.
     if (earlier := submissions.campaign(once)) is not None:
         return _redirect(ctx, f"/campaigns/{earlier}")
-    service = campaigns(ctx)
+    if when is not None:
+        try:
+            campaign_id = service.create_scheduled(
+                composed.issue,
+                summary,
+                transport_name,
+                when,
+                issue_version_id=composed.version_id,
+            )
+        except NewsletterError as exc:
+            raise HTTPException(400, f"The send was not scheduled: {exc}") from None
+        submissions.remember(once, campaign_id)
+        return _redirect(ctx, f"/campaigns/{campaign_id}")
     campaign_id = service.create(
         composed.issue, summary, transport_name, issue_version_id=composed.version_id
     )
     submissions.remember(once, campaign_id)
     await _start(ctx, service, campaign_id)
     return _redirect(ctx, f"/campaigns/{campaign_id}")
+
+
+def _send_time(service: CampaignService, text: str) -> datetime:
+    """A time from a form: in the staff's time zone unless it carries an offset; 400 if
+    it cannot be used (not a time, or past)."""
+    try:
+        return service.read_time(text, in_staff_zone=True)
+    except NewsletterError as exc:
+        raise HTTPException(400, f"The send was not scheduled: {exc}") from None
 
 
 async def _start(ctx: WebContext, service: CampaignService, campaign_id: int) -> None:
@@ -322,6 +356,9 @@ def campaign_page(request: Request, campaign_id: int, who: Staff = Depends(staff
     with reading(ctx) as session:
         campaign = get_campaign(session, campaign_id)
         subject, list_name, transport = campaign.subject, campaign.list_name, campaign.transport
+        scheduled_at = campaign.scheduled_at
+    service = campaigns(ctx)
+    zone = ZoneInfo(ctx.settings.time_zone)
     return render(
         request,
         "campaign.html",
@@ -332,6 +369,12 @@ def campaign_page(request: Request, campaign_id: int, who: Staff = Depends(staff
             "subject": subject,
             "list_name": list_name,
             "transport": transport,
+            "scheduled": service.shown(scheduled_at) if scheduled_at else "",
+            # The move form's value: the time as the staff's zone reads it.
+            "scheduled_local": (
+                scheduled_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if scheduled_at else ""
+            ),
+            "time_zone": ctx.settings.time_zone,
         },
         who=who,
     )
@@ -374,7 +417,8 @@ async def resume(request: Request, campaign_id: int, who: Staff = Depends(staff)
         raise HTTPException(404, "There is no such campaign.") from None
     except CampaignStateError as exc:
         raise _state_error(exc) from None
-    senders.start(service, campaign_id)
+    # Through the workers when there are some, as a new send goes.
+    await _start(ctx, service, campaign_id)
     return _redirect(ctx, f"/campaigns/{campaign_id}")
 
 
@@ -384,6 +428,25 @@ async def cancel(request: Request, campaign_id: int, who: Staff = Depends(staff)
     ctx = get_context(request)
     try:
         campaigns(ctx).cancel(campaign_id, running_here=senders.running(campaign_id))
+    except UnknownCampaignError:
+        raise HTTPException(404, "There is no such campaign.") from None
+    except CampaignStateError as exc:
+        raise _state_error(exc) from None
+    return _redirect(ctx, f"/campaigns/{campaign_id}")
+
+
+@router.post("/campaigns/{campaign_id}/schedule")
+async def reschedule(request: Request, campaign_id: int, who: Staff = Depends(staff)) -> Response:
+    """A scheduled campaign moved to another time, before it starts."""
+    form = await checked_form(request, who)
+    ctx = get_context(request)
+    service = campaigns(ctx)
+    at = form.get("at").strip()
+    if not at:
+        raise HTTPException(400, "Give the new time.")
+    when = _send_time(service, at)
+    try:
+        service.reschedule(campaign_id, when)
     except UnknownCampaignError:
         raise HTTPException(404, "There is no such campaign.") from None
     except CampaignStateError as exc:

@@ -1,5 +1,5 @@
-"""Subscribers in the staff area: search, view with their history, edit, add by hand,
-unsubscribe, and erase for good.
+"""Subscribers in the staff area: search, view with their history, edit (the address
+too), add by hand, unsubscribe, and erase for good.
 
 Every change goes through the store as the CLI's do, with "staff" as the event's source
 and the staff member's address as its detail. Adding by hand subscribes at once, without
@@ -22,12 +22,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter.store.addresses import lookup_key
 from newsletter.store.erasure import erase_subscriber
-from newsletter.store.errors import StoreError, SuppressedError
+from newsletter.store.errors import AddressTakenError, StoreError, SuppressedError
 from newsletter.store.models import MailingList, MembershipStatus, Subscriber, SuppressionReason
 from newsletter.store.subscribers import (
     MAX_NAME_LENGTH,
     Found,
     SubscriberDetails,
+    change_email,
     details_of,
     search_subscribers,
     update_subscriber,
@@ -56,6 +57,7 @@ DONE = {
         "come back, from the sign-up page or a link in a newsletter."
     ),
     "edited": "Saved.",
+    "email": "The address was changed; the history below records the old one.",
     "unchanged": "Nothing had changed.",
     "unsubscribed": "Unsubscribed.",
     "unsubscribed-all": "Unsubscribed from every list; the address will not be mailed again.",
@@ -71,6 +73,22 @@ _REFUSED = {
     ),
     SuppressionReason.ERASED: (
         "This address was erased at its owner's request, so it can never be added again."
+    ),
+}
+# The same refusals, for an address typed as a subscriber's new one.
+_REFUSED_NEW_ADDRESS = {
+    SuppressionReason.UNSUBSCRIBED: (
+        "This address unsubscribed from every list, so it cannot be given to a subscriber: "
+        "only its owner can come back, from the sign-up page."
+    ),
+    SuppressionReason.BOUNCED: (
+        "Mail to this address bounced, so it cannot be given to a subscriber."
+    ),
+    SuppressionReason.COMPLAINED: (
+        "This address reported our mail as spam, so it cannot be given to a subscriber."
+    ),
+    SuppressionReason.ERASED: (
+        "This address was erased at its owner's request, so it can never be used again."
     ),
 }
 
@@ -196,7 +214,10 @@ def _subscriber_page(
     *,
     notice: str = "",
     error: str = "",
+    email: str | None = None,
+    email_error: str = "",
 ) -> HTMLResponse:
+    """`email` and `email_error`: a new address that was refused, shown again with why."""
     subscriber = _found(session, subscriber_id)
     details = details_of(session, subscriber, events=SHOWN_EVENTS)
     joined = {mailing_list.id for mailing_list, _ in details.memberships}
@@ -214,12 +235,14 @@ def _subscriber_page(
             "view": view,
             "notice": notice,
             "error": error,
+            "email": subscriber.email if email is None else email,
+            "email_error": email_error,
             "attribute_prefix": ATTRIBUTE,
             "max_name": MAX_NAME_LENGTH,
             "unsubscribed": MembershipStatus.UNSUBSCRIBED,
         },
         who=who,
-        status_code=400 if error else 200,
+        status_code=400 if error or email_error else 200,
     )
 
 
@@ -266,6 +289,43 @@ def _edit(ctx: WebContext, who: Staff, subscriber_id: int, form: StaffForm) -> b
             source=SOURCE,
             detail=who.email,
         )
+
+
+@router.post("/subscribers/{subscriber_id}/email")
+async def edit_email(request: Request, subscriber_id: int, who: Staff = Depends(staff)) -> Response:
+    form = await checked_form(request, who)
+    ctx = get_context(request)
+    typed = form.get("email")
+    try:
+        changed = await run_in_threadpool(_change_email, ctx, who, subscriber_id, typed)
+    except StoreError as exc:
+        with reading(ctx) as session:
+            return _subscriber_page(
+                request,
+                who,
+                session,
+                subscriber_id,
+                email=typed,
+                email_error=_address_refusal(exc),
+            )
+    return _back(ctx, subscriber_id, "email" if changed else "unchanged")
+
+
+def _change_email(ctx: WebContext, who: Staff, subscriber_id: int, email: str) -> bool:
+    with writing(ctx) as session:
+        _found(session, subscriber_id)
+        return change_email(session, subscriber_id, email, source=SOURCE, detail=who.email)
+
+
+def _address_refusal(exc: StoreError) -> str:
+    if isinstance(exc, AddressTakenError):
+        return (
+            f"{exc.email} is already the address of another subscriber (number "
+            f"{exc.other_id}): two subscribers cannot share one. Nothing was changed."
+        )
+    if isinstance(exc, SuppressedError):
+        return _REFUSED_NEW_ADDRESS.get(SuppressionReason(exc.reason), _refusal(exc))
+    return _refusal(exc)  # email-validator's reason, for an InvalidAddress
 
 
 @router.post("/subscribers/{subscriber_id}/lists")

@@ -191,7 +191,12 @@ def test_an_issue_with_inline_images_is_forwarded_with_them(
 
     message = parse(mailbox.accepted[0].data)
     images = [part for part in message.walk() if part.get_content_maintype() == "image"]
-    assert [part["Content-ID"] for part in images] == ["<speaker-1.png@newsletter>"]
+    # The photo and the "Follow Us" icons.
+    assert sorted(part["Content-ID"] for part in images) == [
+        "<social-facebook.png@newsletter>",
+        "<social-linkedin.png@newsletter>",
+        "<speaker-1.png@newsletter>",
+    ]
     assert 'src="cid:speaker-1.png@newsletter"' in body(message, "html")
 
 
@@ -232,7 +237,7 @@ def test_an_urdu_friends_copy_has_its_footer_in_urdu(client: TestClient, mailbox
         footer = _footer(part)
         assert "کے ایک قاری نے آپ کو یہ کاپی بھیجی ہے" in footer
         assert "سبسکرائب کریں" in footer
-        for english in ("Subscribe", "Webversion", "A reader of"):
+        for english in ("Subscribe", "Web version", "A reader of"):
             assert english not in footer
 
 

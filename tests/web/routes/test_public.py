@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import threading
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from newsletter.store.campaigns import CampaignStatus, Delivery, DeliveryState
+from newsletter.store.campaigns import Campaign, CampaignStatus, Delivery, DeliveryState
 from newsletter.web.routes import public
 from tests.compose.helpers import PNG, compose, make_record
 from tests.store.databases import session_scope
@@ -178,3 +181,39 @@ def test_two_urdu_issues_of_one_day_have_their_own_pages(client: TestClient) -> 
     # Each title keeps its own direction in the (English) archive.
     archive = client.get("/issues/").text
     assert 'dir="auto">سیمینار: انسانیت کے خلاف جرم</a>' in archive
+
+
+def test_the_archive_dates_an_issue_by_its_seminar_not_by_its_sending(
+    client: TestClient,
+) -> None:
+    # A slug of its own, so that nothing but the record's date says when the seminar was.
+    issue = compose(make_record(date=dt.date(2022, 2, 24), slug="khojaly-seminar"))
+    new_campaign(new_list("members"), issue=issue)
+
+    text = client.get("/issues/").text
+
+    assert '<time datetime="2022-02-24">24 February 2022</time>' in text
+    assert dt.date.today().isoformat() not in text
+
+
+def test_a_campaign_without_a_seminar_date_is_dated_by_its_sending(client: TestClient) -> None:
+    new_campaign(new_list("members"), issue=dataclasses.replace(example_issue(), date=None))
+
+    text = client.get("/issues/").text
+
+    with session_scope() as session:
+        sent = session.scalars(select(Campaign.started_at)).one()
+    assert sent is not None
+    assert f'<time datetime="{sent.date().isoformat()}">' in text
+
+
+def test_the_social_icons_are_served_as_the_photos_are(client: TestClient) -> None:
+    new_campaign(new_list("members"))  # hosted images: the icons are the issue's assets
+
+    response = client.get(f"/issues/{SLUG}/assets/social-facebook.png")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG\r\n\x1a\n")
+    page = client.get(f"/issues/{SLUG}/").text
+    assert f'/issues/{SLUG}/assets/social-facebook.png" alt="Facebook"' in page

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from newsletter.store.staff import add_user
 from newsletter.store.types import utcnow
@@ -60,6 +60,7 @@ POST_ROUTES = [
     "/staff/lists/1",
     "/staff/subscribers/new",
     "/staff/subscribers/1/edit",
+    "/staff/subscribers/1/email",
     "/staff/subscribers/1/lists",
     "/staff/subscribers/1/unsubscribe",
     "/staff/subscribers/1/erase",

@@ -3,18 +3,22 @@ live preview, versions and restore, duplicate, delete, import and export."""
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import json
 import re
 import time
 import zipfile
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from newsletter.core.settings import Settings
+from newsletter.record.photos import PHOTO_WIDTH
 from newsletter.web import create_app
 from tests.conftest import EXAMPLE
 from tests.sending.helpers import populated_list
@@ -287,6 +291,180 @@ def test_the_live_preview(sqlite_client: TestClient) -> None:
     assert gone.status_code == 404
 
 
+def _photos_in(html: str) -> list[bytes]:
+    return [
+        base64.b64decode(data)
+        for data in re.findall(r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', html)
+    ]
+
+
+def test_a_photo_chosen_but_not_saved_shows_in_the_preview(sqlite_client: TestClient) -> None:
+    csrf = logged_in(sqlite_client)
+    chosen = _jpeg()
+    answer = sqlite_client.post(
+        "/staff/issues/preview",
+        data=_fields(csrf, issue="", based_on=""),
+        files={"speakers-1-photo_file": ("omar.jpg", chosen, "image/jpeg")},
+    ).json()
+    assert answer["ok"] is True, answer
+    photo = answer["photos"]["speakers-1-photo_file"]
+    assert re.fullmatch(r"speaker-omar-ali-[0-9a-f]{10}\.jpg", photo)
+    email = sqlite_client.get("/staff/issues/preview/email", params={"key": answer["key"]})
+    shown = _photos_in(email.text)
+    assert len(shown) == 1
+    # Prepared as a save prepares it: made small for mail, not the file as chosen.
+    with Image.open(io.BytesIO(shown[0])) as image:
+        assert image.width == PHOTO_WIDTH
+    assert shown[0] != chosen
+
+    # The answer's key stands for the file in later previews, which need not send it
+    # again, and in the save.
+    later = sqlite_client.post(
+        "/staff/issues/preview",
+        data=_fields(
+            csrf,
+            title="Water and Peace in 2024",
+            pending=answer["pending"],
+            **{"speakers-1-photo": photo},
+        ),
+    ).json()
+    assert "photos" not in later and "pending" not in later
+    again = sqlite_client.get("/staff/issues/preview/email", params={"key": later["key"]})
+    assert _photos_in(again.text) == shown
+    saved = sqlite_client.post(
+        "/staff/issues/new",
+        data=_fields(csrf, pending=answer["pending"], **{"speakers-1-photo": photo}),
+    )
+    assert saved.status_code == 303, saved.text
+    page = sqlite_client.get(saved.headers["location"]).text
+    assert _value(page, "speakers-1-photo") == photo and 'class="thumb"' in page
+
+
+def test_a_chosen_photo_is_prepared_even_while_other_fields_need_fixing(
+    sqlite_client: TestClient,
+) -> None:
+    csrf = logged_in(sqlite_client)
+    answer = sqlite_client.post(
+        "/staff/issues/preview",
+        data=_fields(csrf, summary=""),
+        files={"speakers-0-photo_file": ("ada.jpg", _jpeg(), "image/jpeg")},
+    ).json()
+    assert answer["ok"] is False
+    assert answer["errors"] == {"summary": "Required."}
+    assert answer["photos"]["speakers-0-photo_file"].startswith("speaker-ada-khan-")
+    assert answer["pending"]
+
+
+def test_an_unusable_photo_in_the_preview_is_an_error_on_its_field(
+    sqlite_client: TestClient,
+) -> None:
+    csrf = logged_in(sqlite_client)
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
+    cut = _jpeg()[:5000]
+    answer = sqlite_client.post(
+        "/staff/issues/preview",
+        data=_fields(csrf),
+        files={
+            "speakers-0-photo_file": ("logo.svg", svg, "image/svg+xml"),
+            "speakers-1-photo_file": ("omar.jpg", cut, "image/jpeg"),
+        },
+    ).json()
+    assert answer["ok"] is False
+    assert "photos" not in answer
+    # The same messages as a save gives, on the same fields.
+    saved = sqlite_client.post(
+        "/staff/issues/new",
+        data=_fields(csrf),
+        files={
+            "speakers-0-photo_file": ("logo.svg", svg, "image/svg+xml"),
+            "speakers-1-photo_file": ("omar.jpg", cut, "image/jpeg"),
+        },
+    )
+    for row in (0, 1):
+        match = re.search(rf'id="error-speakers-{row}-photo"[^>]*>([^<]*)<', saved.text)
+        assert match is not None
+        assert answer["errors"][f"speakers-{row}-photo"] == html.unescape(match.group(1))
+    assert "logo.svg is an SVG image" in answer["errors"]["speakers-0-photo"]
+    assert "omar.jpg is damaged or cut short" in answer["errors"]["speakers-1-photo"]
+
+
+def _error(html_text: str, name: str) -> str:
+    match = re.search(rf'id="error-{re.escape(name)}"[^>]*>([^<]*)<', html_text)
+    assert match is not None, f"no error element for {name}"
+    return html.unescape(match.group(1))
+
+
+def test_the_web_address_defaults_to_the_generated_one_and_is_kept(
+    staff_client: TestClient,
+) -> None:
+    csrf = logged_in(staff_client)
+    empty = staff_client.get("/staff/issues/new").text
+    assert _value(empty, "slug") == ""
+    preview = staff_client.post("/staff/issues/preview", data=_fields(csrf)).json()
+    assert preview["slug"] == "2024-03-01-water-and-peace"
+    issue = _create(staff_client, csrf)
+    page = staff_client.get(f"/staff/issues/{issue}").text
+    assert _value(page, "slug") == "2024-03-01-water-and-peace"
+    # A new title keeps the address the form carries.
+    fields = _fields(csrf, based_on="1", title="Rivers", slug="2024-03-01-water-and-peace")
+    assert staff_client.post(f"/staff/issues/{issue}", data=fields).status_code == 303
+    assert _value(staff_client.get(f"/staff/issues/{issue}").text, "slug") == (
+        "2024-03-01-water-and-peace"
+    )
+    # Chosen, in Urdu: readable, and what the email's links use.
+    urdu = "پانی-اور-امن"
+    fields = _fields(csrf, based_on="2", slug=f" {urdu} ")
+    assert staff_client.post(f"/staff/issues/{issue}", data=fields).status_code == 303
+    page = staff_client.get(f"/staff/issues/{issue}").text
+    assert _value(page, "slug") == urdu
+    shown = staff_client.post(
+        "/staff/issues/preview", data=_fields(csrf, issue=str(issue), based_on="3", slug=urdu)
+    ).json()
+    assert shown["ok"] and f"/issues/{quote(urdu)}/" in shown["text"]
+    versions = staff_client.get(f"/staff/issues/{issue}/versions").text
+    assert "Web address" in versions
+
+
+def test_a_web_address_that_cannot_be_used_is_an_error_on_its_field(
+    staff_client: TestClient,
+) -> None:
+    csrf = logged_in(staff_client)
+    first = _create(staff_client, csrf, slug="water")
+    second = _create(staff_client, csrf, title="Peace")
+    clash = (
+        f"The web address 'water' is already the address of issue {first}, "
+        "'Water and Peace'; choose another."
+    )
+    cases = {
+        "Water Peace": "May contain only lowercase letters, digits and hyphens, not 'W', ' ', "
+        "'P': 'water-peace' would do.",
+        "-water": "Must start and end with a letter or digit",
+        "w" * 121: "Must be at most 120 characters, not 121.",
+        "water": clash,
+    }
+    for chosen, message in cases.items():
+        fields = _fields(csrf, based_on="1", title="Peace", slug=chosen)
+        refused = staff_client.post(f"/staff/issues/{second}", data=fields)
+        assert refused.status_code == 400, chosen
+        assert _error(refused.text, "slug").startswith(message), chosen
+        assert _value(refused.text, "slug") == chosen  # as typed, to be corrected
+        # The live preview says the same next to the field.
+        preview = staff_client.post(
+            "/staff/issues/preview",
+            data=_fields(csrf, issue=str(second), based_on="1", title="Peace", slug=chosen),
+        ).json()
+        assert preview["ok"] is False
+        assert preview["errors"]["slug"].startswith(message), chosen
+    new = staff_client.post("/staff/issues/new", data=_fields(csrf, slug="water"))
+    assert new.status_code == 400 and _error(new.text, "slug") == clash
+    assert rows("SELECT count(*) FROM issues") == [(2,)]
+    # Its own address is no clash.
+    own = staff_client.post(
+        f"/staff/issues/{first}", data=_fields(csrf, based_on="1", slug="water")
+    )
+    assert own.status_code == 303
+
+
 def test_versions_what_changed_and_restore(staff_client: TestClient) -> None:
     csrf = logged_in(staff_client)
     issue = _create(staff_client, csrf)
@@ -373,6 +551,14 @@ def test_import_a_zip_and_export_it_back(staff_client: TestClient) -> None:
         files={"archive": ("again.zip", exported.content, "application/zip")},
     )
     assert again.status_code == 303
+    # A copy: the address is the first one's, so it gets its own.
+    copy = staff_client.get(again.headers["location"]).text
+    assert _value(copy, "slug") == "2022-02-24-genocide-and-ethnic-cleansing-a-crime-2"
+    copied_versions = staff_client.get(f"{again.headers['location']}/versions").text
+    assert (
+        "2022-02-24-genocide-and-ethnic-cleansing-a-crime is another issue&#39;s web address"
+        in copied_versions
+    )
     yaml_text = staff_client.get(f"/staff/issues/{issue}/record.yaml")
     assert yaml_text.status_code == 200
     assert "title: 'Genocide and Ethnic cleansing: A Crime against Humanity'" in yaml_text.text

@@ -3,7 +3,10 @@ SMTP server (aiosmtpd), its progress as JSON, and pause, resume and cancel."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,7 +54,8 @@ POST_ROUTES = [
 
 @pytest.fixture
 def slow(monkeypatch: pytest.MonkeyPatch) -> None:
-    """10 messages a second: batches of 20, so a send of 40 takes about 4 s."""
+    """10 messages a second: batches of 20, so a send of 40 takes about 4 s. Name it before
+    `client` in a test's arguments: the app reads its settings when `client` makes it."""
     monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "10")
     get_settings.cache_clear()
 
@@ -204,32 +208,45 @@ def test_a_send_completes_and_its_progress_matches(client: TestClient, mailbox: 
 
 
 def test_the_rate_and_time_left_show_while_sending(
-    client: TestClient, mailbox: Mailbox, slow: None
+    client: TestClient, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = logged_in(client)
     audience = populated_list(active=40)
-    # The last message is held, so the page is seen mid-send on any machine (polling a
-    # free-running send could first see it after its last message). Every batch before
-    # the last one (at most 25 each) is settled by then, and the last is still to go.
-    mailbox.hold_after = 39
+    # The server holds its reply to the last recipient's message until the test lets it go,
+    # so the page is read while that message is in flight: the campaign cannot be done, on
+    # any machine. Deliveries go in subscriber order, so that message is the last batch's
+    # and every batch before it is settled (the rate counts them) by the time it arrives.
+    last = audience.eligible[-1]
+    holding, release = threading.Event(), threading.Event()
+    answer = mailbox.handle_DATA
+
+    async def held(server: Any, session: Any, envelope: Any) -> str:
+        if envelope.rcpt_tos == [last]:
+            holding.set()
+            await asyncio.get_running_loop().run_in_executor(None, release.wait, 60)
+        return await answer(server, session, envelope)
+
+    # aiosmtpd looks its hooks up on the handler when a connection opens; none is open yet.
+    monkeypatch.setattr(mailbox, "handle_DATA", held)
     try:
         campaign_id = _start(client, token, audience.id)
-        deadline = time.monotonic() + 30
-        while (data := _progress(client, campaign_id))["sent"] == 0 or data["rate"] == 0:
-            assert time.monotonic() < deadline, data
-            time.sleep(0.05)
+        assert holding.wait(30), f"the message to {last} never reached the server"
+        data = _progress(client, campaign_id)
     finally:
-        mailbox.released.set()
+        release.set()
     assert data["running"] is True
     assert data["status"] == "sending"
+    assert data["sent"] > 0
     assert 0 < data["rate"] <= 40
-    assert 10 <= data["left"] < 40
+    assert 1 <= data["left"] < 40
     assert data["seconds_left"] is not None and data["seconds_left"] > 0
-    assert _settled(client, campaign_id)["sent"] == 40
+    final = _settled(client, campaign_id)
+    assert (final["status"], final["sent"]) == ("done", 40)
+    assert mailbox.recipients()[-1] == last
 
 
 def test_pause_stops_the_send_and_resume_finishes_it(
-    client: TestClient, mailbox: Mailbox, slow: None
+    slow: None, client: TestClient, mailbox: Mailbox
 ) -> None:
     token = logged_in(client)
     audience = populated_list(active=40)
@@ -253,7 +270,7 @@ def test_pause_stops_the_send_and_resume_finishes_it(
     assert sorted(mailbox.recipients()) == sorted(audience.eligible)
 
 
-def test_cancel_skips_what_is_left(client: TestClient, mailbox: Mailbox, slow: None) -> None:
+def test_cancel_skips_what_is_left(slow: None, client: TestClient, mailbox: Mailbox) -> None:
     token = logged_in(client)
     audience = populated_list(active=40)
     campaign_id = _start(client, token, audience.id)
@@ -418,3 +435,133 @@ def test_with_a_broker_a_send_is_handed_to_a_worker(
         delete_queue(get_settings().broker_url, queue)
     assert (data["sent"], data["left"]) == (4, 0)
     assert sorted(mailbox.recipients()) == sorted(audience.eligible)
+
+
+# Scheduled sends (newsletter.sending.schedule): through the workers, so with a broker;
+# none of these reaches a worker, so none is running.
+
+
+def _broker(monkeypatch: pytest.MonkeyPatch, url: str = "redis://127.0.0.1:6379/1") -> None:
+    monkeypatch.setenv("NEWSLETTER_BROKER_URL", url)
+    monkeypatch.setenv("NEWSLETTER_TIME_ZONE", "Asia/Karachi")
+    get_settings.cache_clear()
+
+
+def _local(moment: datetime.datetime) -> str:
+    """A moment as a datetime-local field holds it, in Asia/Karachi (UTC+05:00)."""
+    return moment.astimezone(KARACHI).strftime("%Y-%m-%dT%H:%M")
+
+
+def _scheduled_at(campaign_id: int) -> datetime.datetime:
+    found = rows(f"SELECT status, scheduled_at FROM campaigns WHERE id = {campaign_id}")[0]
+    assert found[0] == "scheduled", found
+    moment = found[1]
+    if isinstance(moment, str):  # SQLite hands back text
+        moment = datetime.datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment  # type: ignore[no-any-return]
+
+
+KARACHI = datetime.timezone(datetime.timedelta(hours=5))
+
+
+def test_a_send_is_scheduled_moved_and_cancelled_from_the_staff_pages(
+    db: str,
+    sending: None,
+    mailbox: Mailbox,
+    records_dir: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _broker(monkeypatch)
+    with sending_browser(create_app(Settings())) as client:
+        token = logged_in(client)
+        audience = populated_list(active=3)
+        page = client.get(f"/staff/send?record={RECORD}&list={audience.id}")
+        assert 'type="datetime-local" id="at" name="at"' in page.text
+        assert "your time zone: Asia/Karachi" in page.text
+
+        soon = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=2)).replace(
+            second=0, microsecond=0
+        )
+        fields = {"csrf": token, "record": RECORD, "list": audience.id, "at": _local(soon)}
+        fields["once"] = _once(client, audience.id)
+        response = client.post("/staff/send", data=fields)
+        assert response.status_code == 303, response.text
+        campaign_id = int(response.headers["location"].rsplit("/", 1)[1])
+        # The form's time was Karachi's: the stored moment is two hours from now.
+        assert _scheduled_at(campaign_id) == soon
+
+        page = client.get(f"/staff/campaigns/{campaign_id}")
+        shown = soon.astimezone(KARACHI).strftime("%Y-%m-%d %H:%M")
+        assert f'Scheduled for <strong id="scheduled-at">{shown} PKT</strong>' in page.text
+        assert f'name="at" value="{_local(soon)}" required' in page.text
+        assert '<p id="scheduled" data-when-status="scheduled">' in page.text
+        assert _progress(client, campaign_id)["status"] == "scheduled"
+        listed = client.get("/staff/campaigns")
+        assert f"<span data-scheduled>for {shown} PKT</span>" in listed.text
+
+        later = soon + datetime.timedelta(hours=1)
+        moved = client.post(
+            f"/staff/campaigns/{campaign_id}/schedule", data={"csrf": token, "at": _local(later)}
+        )
+        assert moved.status_code == 303, moved.text
+        assert _scheduled_at(campaign_id) == later
+        # With an offset of its own, the time is taken as written.
+        utc = (later + datetime.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%MZ")
+        moved = client.post(
+            f"/staff/campaigns/{campaign_id}/schedule", data={"csrf": token, "at": utc}
+        )
+        assert moved.status_code == 303, moved.text
+        assert _scheduled_at(campaign_id) == later + datetime.timedelta(minutes=5)
+        past = client.post(
+            f"/staff/campaigns/{campaign_id}/schedule",
+            data={"csrf": token, "at": "2020-01-01T09:00"},
+        )
+        assert past.status_code == 400
+        assert "is in the past" in past.text
+
+        cancelled = client.post(f"/staff/campaigns/{campaign_id}/cancel", data={"csrf": token})
+        assert cancelled.status_code == 303
+        assert _progress(client, campaign_id)["status"] == "cancelled"
+        refused = client.post(
+            f"/staff/campaigns/{campaign_id}/schedule", data={"csrf": token, "at": _local(later)}
+        )
+        assert refused.status_code == 409
+        assert "only a scheduled campaign" in refused.text
+    assert mailbox.accepted == []
+
+
+def test_a_scheduled_send_in_the_past_or_without_a_broker_is_refused(
+    db: str,
+    sending: None,
+    mailbox: Mailbox,
+    records_dir: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _broker(monkeypatch)
+    with sending_browser(create_app(Settings())) as client:
+        token = logged_in(client)
+        audience = populated_list(active=2)
+        fields = {"csrf": token, "record": RECORD, "list": audience.id, "at": "2020-01-01T09:00"}
+        fields["once"] = _once(client, audience.id)
+        past = client.post("/staff/send", data=fields)
+        assert past.status_code == 400
+        assert "2020-01-01 09:00 PKT is in the past" in past.text
+        assert _campaigns() == 0
+
+    _broker(monkeypatch, "")
+    with sending_browser(create_app(Settings())) as client:
+        assert login(client).status_code == 303
+        token = csrf_of(client.get("/staff/").text)
+        page = client.get(f"/staff/send?record={RECORD}&list={audience.id}")
+        assert 'name="at"' not in page.text
+        soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+        fields = {"csrf": token, "record": RECORD, "list": audience.id, "at": _local(soon)}
+        fields["once"] = _once(client, audience.id)
+        refused = client.post("/staff/send", data=fields)
+        assert refused.status_code == 400
+        assert "NEWSLETTER_BROKER_URL" in refused.text
+        assert "newsletter worker" in refused.text
+        assert _campaigns() == 0
+    assert mailbox.accepted == []

@@ -5,8 +5,8 @@ import re
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
-from newsletter.store.models import MembershipStatus, Subscriber
-from newsletter.store.subscriptions import unsubscribe
+from newsletter.store.models import MembershipStatus, Subscriber, SuppressionReason
+from newsletter.store.subscriptions import suppress, unsubscribe
 from tests.store.databases import session_scope
 from tests.web.helpers import (
     mail_settled,
@@ -208,3 +208,65 @@ def test_erasure_asks_for_the_address_then_leaves_nothing_in_clear(
     everything = repr(snapshot()).lower()
     assert ADDRESS.lower() not in everything
     assert NAME.lower() not in everything
+
+
+def test_staff_change_the_address_and_the_history_keeps_the_old_one(
+    staff_client: TestClient,
+) -> None:
+    token = logged_in(staff_client)
+    members = new_list("members")
+    zainab = new_member("zainab.qureshi@exmaple.org", members, name=NAME)
+    page = staff_client.get(f"/staff/subscribers/{zainab.subscriber_id}").text
+    assert 'name="email" value="zainab.qureshi@exmaple.org"' in page
+    changed = staff_client.post(
+        f"/staff/subscribers/{zainab.subscriber_id}/email",
+        data={"csrf": token, "email": f" {ADDRESS} "},
+    )
+    assert _subscriber_of(changed.headers["location"]) == (zainab.subscriber_id, "email")
+    assert rows("SELECT email, email_key FROM subscribers") == [(ADDRESS, ADDRESS.lower())]
+    assert membership(zainab) == ("active", 1)
+    page = staff_client.get(changed.headers["location"]).text
+    assert "The address was changed" in page
+    assert f"changed email from zainab.qureshi@exmaple.org to {ADDRESS} ({EMAIL})" in page
+    same = staff_client.post(
+        f"/staff/subscribers/{zainab.subscriber_id}/email", data={"csrf": token, "email": ADDRESS}
+    )
+    assert _subscriber_of(same.headers["location"]) == (zainab.subscriber_id, "unchanged")
+
+
+def test_a_new_address_that_cannot_be_used_is_refused_next_to_the_field(
+    staff_client: TestClient,
+) -> None:
+    token = logged_in(staff_client)
+    members = new_list("members")
+    zainab = new_member(ADDRESS, members, name=NAME)
+    other = new_member("other@example.org", members)
+    with session_scope(write=True) as session:
+        suppress(session, "bounced@example.org", SuppressionReason.BOUNCED, source="test")
+    cases = {
+        "Other@Example.org": (
+            f"other@example.org is already the address of another subscriber (number "
+            f"{other.subscriber_id}): two subscribers cannot share one."
+        ),
+        "bounced@example.org": "Mail to this address bounced, so it cannot be given",
+        "zainab at example.org": "An email address must have an @-sign.",
+    }
+    for typed, message in cases.items():
+        refused = staff_client.post(
+            f"/staff/subscribers/{zainab.subscriber_id}/email",
+            data={"csrf": token, "email": typed},
+        )
+        assert refused.status_code == 400, typed
+        error = re.search(
+            r'<p class="field-error" role="alert" id="email-error">([^<]*)</p>', refused.text
+        )
+        assert error is not None and message in error.group(1), refused.text
+        # What was typed stays in the field, marked as the one in error.
+        assert f'name="email" value="{typed}"' in refused.text
+        assert 'aria-describedby="email-help email-error" aria-invalid="true"' in refused.text
+    assert rows("SELECT email FROM subscribers WHERE id = :id", id=zainab.subscriber_id) == [
+        (ADDRESS,)
+    ]
+    assert (
+        "changed email" not in staff_client.get(f"/staff/subscribers/{zainab.subscriber_id}").text
+    )

@@ -5,9 +5,11 @@
 // server reads them as shown. New rows come from <template data-template=NAME>, numbered
 // "__i__". The spare empty row the server adds (for use without this script) goes.
 //
-// Preview: a while after the last keystroke the form (without its files) is posted to
-// data-preview; the answer's errors are shown next to their fields, and the frames load
-// the composed email by the key it gives.
+// Preview: a while after the last keystroke the form is posted to data-preview; the
+// answer's errors are shown next to their fields, and the frames load the composed email
+// by the key it gives. A photo chosen but not saved goes with the next preview at once,
+// once: the server prepares it as a save would and answers with its name and a key to
+// it ("pending"), which the form then carries in place of the file.
 (function () {
   "use strict";
   var form = document.getElementById("issue-form");
@@ -91,6 +93,63 @@
   form.addEventListener("input", function (event) {
     if (event.target.type !== "file") { schedule(); }
   });
+  form.addEventListener("change", function (event) {
+    var input = event.target;
+    if (input.type !== "file") { return; }
+    if (!input.files.length) { forget(input); }
+    clearTimeout(timer);
+    refresh();
+  });
+
+  // Photos: which file each file input last had prepared, and the photo it replaced.
+  function fileKey(file) { return [file.name, file.size, file.lastModified].join("/"); }
+  function photoField(input) { return input.closest(".photo").querySelector('input[type="hidden"]'); }
+  function forget(input) {
+    // The choice was cleared: the speaker's photo is the one before it again.
+    var hidden = photoField(input);
+    if (hidden.hasAttribute("data-before")) {
+      hidden.value = hidden.getAttribute("data-before");
+      hidden.removeAttribute("data-before");
+    }
+    input.removeAttribute("data-sent");
+  }
+  function chosen(input, photo, key) {
+    var hidden = photoField(input);
+    if (!hidden.hasAttribute("data-before")) { hidden.setAttribute("data-before", hidden.value); }
+    hidden.value = photo;
+    input.setAttribute("data-sent", key);
+  }
+  // Files to send with this preview; a file over the size limit is refused here, as the
+  // server would refuse the whole form.
+  function addFiles(data, tooLarge) {
+    var sent = [];
+    form.querySelectorAll('input[type="file"]').forEach(function (input) {
+      var file = input.files && input.files[0];
+      if (!file || input.getAttribute("data-sent") === fileKey(file)) { return; }
+      var max = parseInt(input.getAttribute("data-max-bytes") || "0", 10);
+      if (max && file.size > max) {
+        tooLarge[input.name.replace(/_file$/, "")] = file.name + " is larger than " + Math.floor(max / 1048576) + " MB: save a smaller copy as JPEG or PNG.";
+        return;
+      }
+      data.append(input.name, file, file.name);
+      sent.push({ name: input.name, input: input, key: fileKey(file) });
+    });
+    return sent;
+  }
+
+  // A photo prepared earlier whose key the server no longer keeps (it keeps a bounded
+  // number): its file, still chosen, is sent again.
+  function resendLost(errors, sent) {
+    var lost = false;
+    form.querySelectorAll('input[type="file"][data-sent]').forEach(function (input) {
+      var justSent = sent.some(function (item) { return item.input === input; });
+      if (!justSent && errors[input.name.replace(/_file$/, "")]) {
+        input.removeAttribute("data-sent");
+        lost = true;
+      }
+    });
+    if (lost) { schedule(); }
+  }
 
   function showErrors(errors) {
     form.querySelectorAll("[data-error-for]").forEach(function (el) {
@@ -117,17 +176,28 @@
     Array.from(data.keys()).forEach(function (key) {
       if (data.get(key) instanceof File) { data.delete(key); }
     });
+    var tooLarge = {};
+    var sent = addFiles(data, tooLarge);
     var ticket = ++asked;
     status.textContent = "Updating…";
     fetch(form.getAttribute("data-preview"), { method: "POST", body: data, credentials: "same-origin", cache: "no-store" })
       .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
       .then(function (answer) {
-        if (ticket !== asked) { return; }  // a newer request is on its way
-        showErrors(answer.errors || {});
+        if (ticket !== asked) { return; }  // a newer request is on its way (with the files)
+        var photos = answer.photos || {};
+        sent.forEach(function (item) {
+          if (photos[item.name]) { chosen(item.input, photos[item.name], item.key); }
+        });
+        if (answer.pending) { form.querySelector('[name="pending"]').value = answer.pending; }
+        // The address a save would give when the field is left empty.
+        if (answer.slug) { form.querySelector('[name="slug"]').placeholder = answer.slug; }
+        var errors = Object.assign({}, answer.errors || {}, tooLarge);
+        showErrors(errors);
+        resendLost(errors, sent);
         var checks = document.getElementById("preview-checks");
         checks.replaceChildren();
         if (!answer.ok) {
-          var count = Object.keys(answer.errors || {}).length;
+          var count = Object.keys(errors).length;
           status.textContent = count ? count + " field(s) need fixing before the email can be shown." : "The email cannot be shown:";
           (answer.problems || []).forEach(function (p) { checks.appendChild(item(p, "problem")); });
           pane.querySelector(".frames").classList.add("stale");
