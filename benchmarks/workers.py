@@ -78,7 +78,7 @@ SECRET_KEY = "benchmark-secret-key-0123456789"
 SAMPLE_INTERVAL = 0.2
 # A process at this share of a core or more is taken for one that CPU limits.
 SATURATED = 0.85
-READY = re.compile(rb"celery@\S+ ready\.")
+READY = re.compile(rb"@\S+ ready\.")
 RECEIVED = re.compile(rb"Task newsletter\.send_campaign\[[^\]]+\] received")
 
 
