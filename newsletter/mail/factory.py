@@ -101,8 +101,8 @@ def marked_as_test(issue: Issue) -> str:
 def with_photos_inline(issue: Issue, links: Links) -> Issue:
     """The issue with its hosted images sent inline. A test message goes out before the
     issue is published, when the web side serves none of its images yet (they are the
-    campaign's, newsletter.web.issues); an HTTP API takes no inline images, so only a
-    message we write ourselves can carry them."""
+    campaign's, newsletter.web.issues). An HTTP API gets them as its inline attachments
+    (`Content.images`)."""
     if issue.images != "hosted" or not issue.assets:
         return issue
     html = issue.html
@@ -216,8 +216,7 @@ class MessageFactory:
         if self.source.test:
             return self
         issue = dataclasses.replace(self.source.issue, subject=marked_as_test(self.source.issue))
-        if self.raw:
-            issue = with_photos_inline(issue, self.links)
+        issue = with_photos_inline(issue, self.links)
         issue = with_test_pages(issue, self.links)
         return MessageFactory(
             dataclasses.replace(self.source, issue=issue, test=True),

@@ -314,9 +314,11 @@ def test_a_test_message_carries_its_hosted_photos_inline() -> None:
     assert html is not None and 'src="cid:photo.png@newsletter"' in html.get_content()
     # The campaign's own messages link to the published photos, as composed.
     assert not any(part.get_content_maintype() == "image" for part in sent.walk())
-    # An HTTP API builds the message itself, without inline images: left as it is.
+    # An HTTP API builds the message itself: the photos go as its inline attachments.
     api = MessageFactory(source(issue=issue), key=KEY, raw=False).for_test()
-    assert api.source.issue.images == "hosted"
+    assert api.source.issue.images == "inline"
+    assert [image.cid for image in api.content.images] == ["photo.png@newsletter"]
+    assert 'src="cid:photo.png@newsletter"' in api.content.html
 
 
 def test_a_test_messages_web_and_pdf_links_are_marked_and_nothing_else() -> None:
@@ -333,7 +335,9 @@ def test_a_test_messages_web_and_pdf_links_are_marked_and_nothing_else() -> None
     marked = api.source.issue
     assert marked.html == (
         f'<a href="{base}?test=ur">web</a> <a href="{base}newsletter.pdf?test=ur">pdf</a> '
-        f'<img src="{base}assets/photo.png"> <a href="{base}other/">other</a>'
+        # The photo goes inline (it is served nowhere before the issue is published).
+        '<img src="cid:photo.png@newsletter"> '
+        f'<a href="{base}other/">other</a>'
     )
     assert (
         marked.text == f"View online: {base}?test=ur\nDownload PDF: {base}newsletter.pdf?test=ur\n"

@@ -8,6 +8,8 @@ The kills land in the three places that matter, in random positions of the list:
    that message, and the rest of its batch, must be sent again on resume;
 3. right after the server has read a message's end-of-data dot, before it has replied:
    that message must count as sent on resume and not be sent again.
+
+On SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from newsletter.store.lists import create_list
 from newsletter.store.models import SuppressionReason
@@ -46,15 +48,15 @@ NEWSLETTER = Path(sys.executable).with_name("newsletter")
 
 @pytest.mark.slow
 def test_a_send_killed_again_and_again_delivers_each_message_exactly_once(
-    sqlite_db: str, tmp_path: Path
+    db: str, tmp_path: Path
 ) -> None:
     rng = random.Random()
     eligible = _populate(tmp_path)
     record = tmp_path / "record.yaml"
     record.write_text(RECORD)
     with Mta(reply_delay=0.002) as mta:
-        env = _environment(sqlite_db, mta.port)
-        database = sqlite_db.removeprefix("sqlite:///")
+        env = _environment(db, mta.port)
+        database = db
 
         first = Sender(env, tmp_path, "send", str(record), "--list", "members", "--yes")
         campaign_id = first.campaign_id()
@@ -192,11 +194,10 @@ def _wait_for(condition: Callable[[], bool], sender: Sender, timeout: float = 30
 
 
 def _query(database: str, sql: str) -> list[tuple[object, ...]]:
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
+    """`sql` on the test's database (`database` is its URL), as the senders left it."""
+    with session_scope() as session:
+        assert session.get_bind().engine.url.render_as_string(hide_password=False) == database
+        return [tuple(row) for row in session.execute(text(sql)).all()]
 
 
 def _progress(database: str) -> int:

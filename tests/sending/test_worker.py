@@ -438,3 +438,54 @@ def runner_hosts_and_pids(campaign_id: int) -> set[str]:
             ).all()
             if owner
         }
+
+
+def live_runners(campaign_id: int) -> list[str]:
+    from sqlalchemy import select
+
+    from newsletter.store.campaigns import CampaignRunner
+
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(CampaignRunner.owner).where(CampaignRunner.campaign_id == campaign_id)
+            ).all()
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_pause_reaches_every_worker_and_a_resume_sends_the_rest_once(
+    postgres: str,
+    broker: str,
+    mailbox: Mailbox,
+    workers: Callable[..., Worker],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "60")
+    get_settings.cache_clear()
+    audience = populated_list(active=900)
+    result = cli("send", str(record(tmp_path)), "--list", "members", "--yes", "--queue")
+    assert result.exit_code == 0, result.output
+    campaign_id = campaign_of(result)
+    started = [workers() for _ in range(3)]
+    wait_for(lambda: len(live_runners(campaign_id)) == 3, started[0], timeout=60)
+
+    paused = cli("campaigns", "pause", str(campaign_id))
+    assert paused.exit_code == 0, paused.output
+    # Each runner stops at its next batch (about 2 s of the rate limit) and leaves.
+    wait_for(lambda: live_runners(campaign_id) == [], started[0], timeout=15)
+    stopped_at = len(mailbox.accepted)
+    assert stopped_at < len(audience.eligible)
+    assert cli("campaigns", "wait", str(campaign_id), "--timeout", "5").exit_code == 3
+    # Nobody sends a paused campaign.
+    assert len(mailbox.accepted) == stopped_at
+
+    resumed = cli("campaigns", "resume", str(campaign_id), "--queue")
+    assert resumed.exit_code == 0, resumed.output
+    waited = cli("campaigns", "wait", str(campaign_id), "--timeout", "120")
+    assert waited.exit_code == 0, waited.output
+    received = message_ids(mailbox)
+    assert sorted(received) == sorted(audience.eligible)
+    assert all(len(ids) == 1 for ids in received.values()), received
