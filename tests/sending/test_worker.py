@@ -25,7 +25,7 @@ from typer.testing import CliRunner, Result
 from newsletter.cli import app
 from newsletter.core.settings import Settings, get_settings
 from newsletter.sending.worker import run_campaign
-from tests.sending.helpers import new_campaign, populated_list
+from tests.sending.helpers import Audience, new_campaign, populated_list
 from tests.store.databases import isolated_database, session_scope
 from tests.transports.smtp_servers import Mailbox, smtp_server
 
@@ -188,6 +188,19 @@ def where_things_are() -> str:
     return f"deliveries {per_state}; runners {runners}"
 
 
+def queued(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, *, rate: int, active: int
+) -> tuple[Audience, int]:
+    """A list of `active` members and a campaign to it, queued with `send --queue` at the
+    rate limit `rate`: the list and the campaign's id."""
+    monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", str(rate))
+    get_settings.cache_clear()
+    audience = populated_list(active=active)
+    result = cli("send", str(record(folder)), "--list", "members", "--yes", "--queue")
+    assert result.exit_code == 0, result.output
+    return audience, campaign_of(result)
+
+
 def campaign_of(result: Result) -> int:
     first = result.stdout.splitlines()[0]
     assert first.startswith("campaign "), result.output
@@ -232,12 +245,7 @@ def test_a_worker_killed_mid_campaign_and_restarted_finishes_it_without_duplicat
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Slow enough to be caught half-way, whatever the machine.
-    monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "100")
-    get_settings.cache_clear()
-    audience = populated_list(active=300)
-    result = cli("send", str(record(tmp_path)), "--list", "members", "--yes", "--queue")
-    assert result.exit_code == 0, result.output
-    campaign_id = campaign_of(result)
+    audience, campaign_id = queued(tmp_path, monkeypatch, rate=100, active=300)
 
     first = workers()
     wait_for(lambda: len(mailbox.accepted) >= random.randint(40, 120), first)
@@ -405,12 +413,7 @@ def test_three_workers_share_one_rate_limit(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "30")
-    get_settings.cache_clear()
-    populated_list(active=900)
-    result = cli("send", str(record(tmp_path)), "--list", "members", "--yes", "--queue")
-    assert result.exit_code == 0, result.output
-    campaign_id = campaign_of(result)
+    _, campaign_id = queued(tmp_path, monkeypatch, rate=30, active=900)
     started = [workers() for _ in range(3)]
     # Measured once all three send, over 20 s of the server's own clock.
     wait_for(lambda: len(runner_hosts_and_pids(campaign_id)) == 3, started[0], timeout=60)
@@ -463,12 +466,7 @@ def test_a_pause_reaches_every_worker_and_a_resume_sends_the_rest_once(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "60")
-    get_settings.cache_clear()
-    audience = populated_list(active=900)
-    result = cli("send", str(record(tmp_path)), "--list", "members", "--yes", "--queue")
-    assert result.exit_code == 0, result.output
-    campaign_id = campaign_of(result)
+    audience, campaign_id = queued(tmp_path, monkeypatch, rate=60, active=900)
     started = [workers() for _ in range(3)]
     wait_for(lambda: len(live_runners(campaign_id)) == 3, started[0], timeout=60)
 
