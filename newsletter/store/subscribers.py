@@ -26,7 +26,7 @@ from newsletter.store.models import (
     Suppression,
 )
 from newsletter.store.subscriptions import record_event
-from newsletter.store.suppressions import suppression_of
+from newsletter.store.suppressions import suppression_for
 from newsletter.store.types import utcnow
 
 MAX_NAME_LENGTH = 200
@@ -174,16 +174,7 @@ def update_subscriber(
     subscriber.name = name
     subscriber.attributes = cleaned
     subscriber.updated_at = utcnow()
-    what = "changed " + ", ".join(changed)
-    record_event(
-        session,
-        EventKind.EDITED,
-        subscriber_id=subscriber_id,
-        list_id=None,
-        source=source,
-        detail=f"{what} ({detail})" if detail else what,
-    )
-    session.flush()
+    _record_edit(session, subscriber_id, "changed " + ", ".join(changed), source, detail)
     return True
 
 
@@ -213,7 +204,7 @@ def change_email(
     old = subscriber.email
     if address.key != subscriber.email_key:  # not only a change of case
         _refuse_if_taken(session, address.key)
-        suppression = session.scalar(select(Suppression).where(suppression_of(address.key)))
+        suppression = suppression_for(session, address.key)
         if suppression is not None:
             raise SuppressedError(address.email, suppression.reason)
     try:
@@ -227,7 +218,16 @@ def change_email(
     except IntegrityError:
         _refuse_if_taken(session, address.key)
         raise  # taken and given up again since: a conflict of another kind
-    what = f"changed email from {old} to {address.email}"
+    _record_edit(
+        session, subscriber_id, f"changed email from {old} to {address.email}", source, detail
+    )
+    return True
+
+
+def _record_edit(
+    session: Session, subscriber_id: int, what: str, source: str, detail: str | None
+) -> None:
+    """The subscriber's "edited" event: `what` changed, and why (`detail`)."""
     record_event(
         session,
         EventKind.EDITED,
@@ -237,7 +237,6 @@ def change_email(
         detail=f"{what} ({detail})" if detail else what,
     )
     session.flush()
-    return True
 
 
 def _refuse_if_taken(session: Session, key: str) -> None:

@@ -27,7 +27,7 @@ from newsletter.store.models import (
     Suppression,
     SuppressionReason,
 )
-from newsletter.store.suppressions import suppression_of
+from newsletter.store.suppressions import suppression_for, suppression_of
 from newsletter.store.types import utcnow
 
 # A harder reason replaces a softer one; never the other way round. Only an unsubscribe
@@ -88,7 +88,7 @@ def subscribe(
     Coming back after leaving takes `resubscribe()`, which is an explicit act of consent.
     """
     address = normalise(email)
-    suppression = _suppression(session, address.key)
+    suppression = suppression_for(session, address.key)
     if suppression is not None:
         raise SuppressedError(address.email, suppression.reason)
     now = utcnow()
@@ -203,7 +203,7 @@ def resubscribe(
     an address suppressed for bouncing or complaining. Already active: nothing changes.
     """
     subscriber = _subscriber(session, subscriber_id)
-    suppression = _suppression(session, subscriber.email_key)
+    suppression = suppression_for(session, subscriber.email_key)
     if suppression is not None and suppression.reason != SuppressionReason.UNSUBSCRIBED:
         raise SuppressedError(subscriber.email, suppression.reason)
     if suppression is not None:
@@ -265,7 +265,7 @@ def suppress(
 
 
 def is_suppressed(session: Session, email: str) -> bool:
-    return _suppression(session, lookup_key(email)) is not None
+    return suppression_for(session, lookup_key(email)) is not None
 
 
 def token_for(membership: Membership, purpose: Purpose, campaign_id: int = 0) -> Token:
@@ -317,10 +317,6 @@ def _locked_membership(session: Session, subscriber_id: int, list_id: int) -> Me
     )
 
 
-def _suppression(session: Session, key: str) -> Suppression | None:
-    return session.scalar(select(Suppression).where(suppression_of(key)))
-
-
 def _add_suppression(
     session: Session, key: str, reason: SuppressionReason, detail: str | None
 ) -> bool:
@@ -335,7 +331,7 @@ def _add_suppression(
                 )
             return True
         except IntegrityError:
-            existing = _suppression(session, key)
+            existing = suppression_for(session, key)
             if existing is None:
                 raise
     if _STRENGTH[reason] <= _STRENGTH[existing.reason]:

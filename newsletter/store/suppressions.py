@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session
 
 from newsletter.store.models import Suppression
 
@@ -27,3 +28,8 @@ def address_hash(key: str) -> str:
 def suppression_of(key: str) -> ColumnElement[bool]:
     """Matches the suppression of the address whose lookup key is `key`, if any."""
     return or_(Suppression.email_key == key, Suppression.email_hash == address_hash(key))
+
+
+def suppression_for(session: Session, key: str) -> Suppression | None:
+    """The suppression of the address with lookup key `key` (or of its hash), if any."""
+    return session.scalar(select(Suppression).where(suppression_of(key)))
