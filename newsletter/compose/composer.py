@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from markupsafe import Markup
 
 from newsletter.compose.brand import BrandStyle, brand_style
-from newsletter.compose.email_html import compile_mjml, inline_css, minify, web_page
+from newsletter.compose.email_html import (
+    compile_mjml,
+    email_page,
+    inline_css,
+    minify,
+    web_page,
+)
 from newsletter.compose.formatting import shorten
 from newsletter.compose.markdown import to_plain
 from newsletter.compose.social_icons import social_icon
@@ -154,7 +160,7 @@ def compose_issue(
 
     compiled = templates(templates_dir, record.language)
     email_context = context("email", images)
-    html = minify(inline_css(compile_mjml(compiled.render("email", email_context))))
+    html = minify(email_page(inline_css(compile_mjml(compiled.render("email", email_context)))))
     text = _tidy_text(compiled.render("text", email_context))
     # Browsers read <style>, so the web page skips the costly inlining.
     web_html = minify(web_page(compile_mjml(compiled.render("email", context("web", "hosted")))))

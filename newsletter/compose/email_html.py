@@ -76,6 +76,26 @@ def web_page(html: str) -> str:
     )
 
 
+def email_page(html: str) -> str:
+    """Compiled MJML with MJML's article wrapper inside a main landmark. Apple Mail, the
+    Outlook apps, Thunderbird and a browser opening the file show the email as a document
+    of its own, where a main landmark is what a screen reader jumps to; the article inside
+    it still tells a webmail reader's screen reader where the email starts.
+    """
+    opening = _EMAIL_WRAPPER.search(html)
+    closing = _BODY_END.search(html)
+    if opening is None or closing is None:
+        return html
+    end = html.rfind("</div>", 0, closing.end()) + len("</div>")
+    return (
+        html[: opening.start()]
+        + '<div role="main">'
+        + html[opening.start() : end]
+        + "</div>"
+        + html[end:]
+    )
+
+
 def minify(html: str) -> str:
     """Drop indentation and blank lines, except inside <pre> where whitespace is content."""
     parts = _PRE_BLOCK.split(html)

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dkim.canonicalization import Relaxed, correct_empty_body, strip_trailing_lines
 
 from newsletter.core.errors import ConfigError, NewsletterError
+from newsletter.mail.headers import ascii_domain
 
 if TYPE_CHECKING:
     from newsletter.core.settings import Settings
@@ -87,11 +88,12 @@ class DkimError(NewsletterError):
 
 
 def _checked_name(value: str, what: str, setting: str) -> str:
-    """`value` as lower-case DNS labels (A-labels for an internationalized domain)."""
+    """`value` as lower-case DNS labels (A-labels for an internationalized domain, by the
+    same IDNA 2008 rules as the From address, so that d= and the From domain align)."""
     name = value.strip().rstrip(".").lower()
     try:
-        ascii_name = name.encode("idna").decode("ascii")
-    except UnicodeError:
+        ascii_name = ascii_domain(name) if name else ""
+    except ValueError:
         ascii_name = ""
     labels = ascii_name.split(".")
     if not ascii_name or len(ascii_name) > 253 or not all(map(_LABEL.fullmatch, labels)):

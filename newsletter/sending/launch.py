@@ -19,9 +19,8 @@ from newsletter.mail.dkim import DkimSigner
 from newsletter.mail.factory import Addressee, CampaignMessages, MessageFactory
 from newsletter.mail.mime import new_message_id
 from newsletter.mail.sender import sender_of
-from newsletter.sending.ratelimit import RateLimiter
+from newsletter.sending.ratelimit import RateLimit, RateLimiter
 from newsletter.sending.runner import Progress, Runner, StopRequest
-from newsletter.sending.shared_rate import SharedRateLimiter
 from newsletter.store.addresses import normalise
 from newsletter.transports.base import Outcome, Transport
 
@@ -61,7 +60,7 @@ def send_test(
     return email, transport.send_batch(factory.content, [message])[0]
 
 
-def limiter_for(settings: Settings, *, shared: bool) -> RateLimiter | SharedRateLimiter:
+def limiter_for(settings: Settings, *, shared: bool) -> RateLimit:
     """The configured rate limit: this process's own, or for a worker the one all the
     workers share (ConfigError when there is a limit and no Redis to share it through)."""
     own = RateLimiter.from_settings(settings)
@@ -74,6 +73,10 @@ def limiter_for(settings: Settings, *, shared: bool) -> RateLimiter | SharedRate
             "workers together, through Redis, and the broker is not Redis: set "
             "NEWSLETTER_RATE_REDIS_URL, e.g. redis://127.0.0.1:6379/0"
         )
+    # Imported here: the Redis client adds 7 MB to every sender, and only workers with a
+    # limit use it.
+    from newsletter.sending.shared_rate import SharedRateLimiter
+
     return SharedRateLimiter.from_settings(settings, url)
 
 

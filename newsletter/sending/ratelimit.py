@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from newsletter.core.settings import Settings
@@ -99,6 +99,21 @@ class _Span:
     opened: float
     expires: float
     count: int
+
+
+class RateLimit(Protocol):
+    """What a runner needs of a rate limit: this process's RateLimiter, or the one the
+    sending workers share (newsletter.sending.shared_rate.SharedRateLimiter)."""
+
+    @property
+    def per_second(self) -> float: ...
+
+    @property
+    def unlimited(self) -> bool: ...
+
+    def acquire(self, n: int = 1) -> None: ...
+
+    def would_wait(self, n: int = 1) -> float: ...
 
 
 class RateLimiter:

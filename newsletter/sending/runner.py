@@ -83,8 +83,7 @@ from newsletter.sending.queue import (
     skip_pending,
     unclaim,
 )
-from newsletter.sending.ratelimit import RateLimiter
-from newsletter.sending.shared_rate import SharedRateLimiter
+from newsletter.sending.ratelimit import RateLimit
 from newsletter.store import session_scope
 from newsletter.store.campaigns import (
     Campaign,
@@ -190,7 +189,7 @@ class Runner:
         *,
         settings: Settings,
         engine: Engine,
-        limiter: RateLimiter | SharedRateLimiter | None = None,
+        limiter: RateLimit | None = None,
         signer: DkimSigner | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         clock: Callable[[], datetime] = utcnow,

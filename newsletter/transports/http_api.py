@@ -13,10 +13,11 @@ them at once rather than handing the work to the campaign runner's backoff:
   (SendGrid's 400 naming personalizations); this one was fine and is sent again without them.
 
 A batch becomes as many requests as needed: at most `request_limit` messages each, every
-address once per request (the APIs refuse or merge duplicates). When the provider cannot
-be reached the batch raises a non-permanent TransportError; when the request went out but
-no answer came in time, its messages are RETRY with a detail saying they may have been
-accepted, since only the provider knows.
+address once per request (the APIs refuse or merge duplicates). When no connection to the
+provider can be made the batch raises a non-permanent TransportError marked `unreachable`,
+an outage the runner waits out; when the request went out but no answer came in time, its
+messages are UNCONFIRMED (counted as sent, with a detail saying they may have been
+accepted), since only the provider knows.
 
 Before each request the limiter is asked for as many messages as the request carries, and
 the journal is told the request's keys (`point_of_no_return`): a sender killed while a
@@ -35,6 +36,7 @@ from email.utils import parsedate_to_datetime
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from newsletter.core.errors import ConfigError
 from newsletter.transports.base import (
@@ -83,6 +85,21 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def never_connected(exc: requests.exceptions.RequestException) -> bool:
+    """True when no connection was made, so the request cannot have reached the provider
+    (refused, timed out while connecting, a name that does not resolve): an outage, which
+    the runner waits out without using up the messages' attempts. A connection that broke
+    later may have carried the request, so it is not one."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.exceptions.ConnectionError):
+        return False
+    reason = exc.args[0] if exc.args else None
+    # requests wraps urllib3's MaxRetryError, whose reason is what went wrong.
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def excerpt(response: requests.Response, limit: int = 300) -> str:
@@ -240,7 +257,13 @@ class HttpBatchTransport(Transport):
             detail = f"{self.name}: no answer within {self.timeout:g}s; it may have been accepted"
             return [Outcome(Status.UNCONFIRMED, detail=f"{detail} ({exc})")] * len(messages)
         except requests.exceptions.RequestException as exc:
-            raise TransportError(f"{self.name}: cannot reach {self.base_url}: {exc}") from exc
+            unreachable = never_connected(exc)
+            if unreachable:
+                # Nothing left, so nothing may count as sent should the sender die now.
+                hand_over.take_back(*(message.key for message in messages))
+            raise TransportError(
+                f"{self.name}: cannot reach {self.base_url}: {exc}", unreachable=unreachable
+            ) from exc
         outcomes = self.parse_status(response, messages)
         if len(outcomes) != len(messages):
             raise TransportError(

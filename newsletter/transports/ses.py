@@ -125,7 +125,8 @@ def no_answer(exc: BotoCoreError) -> Outcome | TransportError:
             Status.UNCONFIRMED, detail=f"ses: no answer; it may have been accepted ({exc})"
         )
     if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
-        return TransportError(f"ses: cannot reach the endpoint: {exc}")
+        # No connection was made: an outage, which the runner waits out.
+        return TransportError(f"ses: cannot reach the endpoint: {exc}", unreachable=True)
     if isinstance(exc, NoCredentialsError):
         return TransportError(f"ses: {exc} (set AWS credentials)", permanent=True)
     return TransportError(f"ses: {exc}")
@@ -209,7 +210,12 @@ class SesTransport(Transport):
             if isinstance(result, TransportError):
                 stopped.append(str(result))
                 stop.set()
-                return Outcome(Status.RETRY, detail=str(result), retry_after=result.retry_after)
+                return Outcome(
+                    Status.RETRY,
+                    detail=str(result),
+                    retry_after=result.retry_after,
+                    unreachable=result.unreachable,
+                )
             return result
 
         return [first, *self._pool.map(send, messages[1:])]

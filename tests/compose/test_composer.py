@@ -398,7 +398,7 @@ _FILLER = "\u034f\u200c\u00a0 "
 
 def _preheader_style(html: str) -> str:
     body = html[html.index("<body") :]
-    hidden = Parsed(body).all("div")[1]  # after MJML's wrapper
+    hidden = Parsed(body).all("div")[2]  # after the main landmark and MJML's wrapper
     return hidden.get("style") or ""
 
 

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.compose.email_html import compile_mjml, inline_css, minify, web_page
+from newsletter.compose.email_html import (
+    compile_mjml,
+    email_page,
+    inline_css,
+    minify,
+    web_page,
+)
 from newsletter.core.errors import ComposeError
 
 MJML = """<mjml lang="en" dir="ltr"><mj-head>
@@ -64,6 +70,23 @@ def test_a_web_page_gets_a_main_landmark_in_place_of_the_emails_article() -> Non
     assert page.rstrip().endswith("</main></body></html>")
 
 
+def test_an_email_keeps_its_article_inside_a_main_landmark() -> None:
+    html = compile_mjml(MJML)
+    page = email_page(html)
+    assert page.count('<div role="main">') == 1
+    main = page[page.index('<div role="main">') :]
+    assert main.startswith('<div role="main"><div ') and 'aria-roledescription="email"' in main
+    # The article is whole inside it: only the landmark's own two tags were added.
+    closing = page.rindex("</div>")
+    assert (
+        page.replace('<div role="main">', "", 1)[: closing - len('<div role="main">')]
+        + page[closing + len("</div>") :]
+        == html
+    )
+    assert page.rstrip().endswith("</div></div></body></html>")
+
+
 def test_html_without_the_wrapper_is_left_alone() -> None:
     html = "<!DOCTYPE html><html><body><div>Hi</div></body></html>"
     assert web_page(html) == html
+    assert email_page(html) == html

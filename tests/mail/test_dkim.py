@@ -18,6 +18,7 @@ from newsletter.core.errors import ConfigError
 from newsletter.core.links import Links
 from newsletter.core.settings import Brand, Settings
 from newsletter.mail.dkim import DkimError, DkimSigner, load_private_key, relaxed_body
+from newsletter.mail.headers import ascii_domain
 from newsletter.mail.mime import MessageTemplate, default_list_id
 from newsletter.mail.personalize import Recipient, personal_fields
 from newsletter.record.loader import load_record
@@ -368,6 +369,14 @@ def test_internationalized_domain_signs_with_its_a_label() -> None:
     signer = DkimSigner("bücher.example", SELECTOR, Ed25519PrivateKey.generate())
 
     assert signer.domain == "xn--bcher-kva.example"
+
+
+def test_the_signing_domain_is_encoded_as_the_from_address_is() -> None:
+    """IDNA 2008, as email-validator and the headers use: IDNA 2003 would sign "faß" as
+    "fass", a domain of its own, and DMARC would find d= and From out of alignment."""
+    signer = DkimSigner("faß.example", SELECTOR, Ed25519PrivateKey.generate())
+
+    assert signer.domain == ascii_domain("faß.example") == "xn--fa-hia.example"
 
 
 def test_load_private_key_names_its_source() -> None:

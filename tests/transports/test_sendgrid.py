@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +15,7 @@ from newsletter.transports.base import Content, Status, TransportError
 from newsletter.transports.sendgrid import SendGridTransport, html_key
 from tests.transports.conftest import IMAGES, inline_content, make_content, make_message
 from tests.transports.fakes import Reply, SendGridFake, json_reply
+from tests.transports.journals import RecordingJournal
 from tests.transports.smtp_servers import free_port
 
 KEY = "SG.test-key"
@@ -216,11 +219,37 @@ def test_no_answer_in_time_is_unconfirmed_and_not_sent_again(
     assert len(fake.requests) == 1
 
 
-def test_an_unreachable_api_is_a_transient_error(content: Content) -> None:
+def test_an_unreachable_api_is_an_outage_and_nothing_counts_as_sent(content: Content) -> None:
     transport = SendGridTransport(KEY, base_url=f"http://127.0.0.1:{free_port()}", timeout=5)
+    journal = RecordingJournal()
+    batch = [make_message(1, "ana@example.net"), make_message(2, "zoe@example.net")]
     with pytest.raises(TransportError, match="cannot reach") as error:
-        transport.send_batch(content, [make_message(1, "ana@example.net")])
+        transport.send_batch(content, batch, journal)
     assert error.value.permanent is False
+    # The runner waits an outage out without using up the messages' attempts.
+    assert error.value.unreachable is True
+    # Marked as final before the request, and taken back: no connection was ever made.
+    assert journal.final == [1, 2] and journal.taken_back == [1, 2]
+
+
+def test_a_connection_that_breaks_after_the_request_is_no_outage(content: Content) -> None:
+    """The request may have reached the provider: not taken for one that never left."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def read_and_hang_up() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+
+        thread = threading.Thread(target=read_and_hang_up)
+        thread.start()
+        transport = SendGridTransport(KEY, base_url=f"http://127.0.0.1:{port}", timeout=5)
+        journal = RecordingJournal()
+        with pytest.raises(TransportError) as error:
+            transport.send_batch(content, [make_message(1, "ana@example.net")], journal)
+        thread.join()
+    assert error.value.unreachable is False and journal.taken_back == []
 
 
 def test_a_message_without_a_needed_value_stops_the_batch_before_sending(

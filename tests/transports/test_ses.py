@@ -189,14 +189,18 @@ def test_error_codes(code: str, status: int, expected: Status | str) -> None:
         assert result.detail == f"ses {code}: words"
 
 
-def test_an_unreachable_endpoint_is_transient(aws_env: None, content: Content) -> None:
+def test_an_unreachable_endpoint_is_an_outage(aws_env: None, content: Content) -> None:
     transport = ses_transport(f"http://127.0.0.1:{free_port()}")
+    journal = RecordingJournal()
     try:
         with pytest.raises(TransportError, match="cannot reach") as error:
-            transport.send_batch(content, [make_message(1, "ana@example.net")])
+            transport.send_batch(content, [make_message(1, "ana@example.net")], journal)
     finally:
         transport.close()
     assert not error.value.permanent
+    # The runner waits an outage out without using up the message's attempts.
+    assert error.value.unreachable is True
+    assert journal.taken_back == [1]
 
 
 def test_a_region_is_required(aws_env: None) -> None:
