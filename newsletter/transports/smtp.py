@@ -7,7 +7,9 @@ a server that does not offer it), `smtps://` is TLS from the first byte. `user:p
 
 Connections open on first use and stay open across batches. Each message goes as
 `sendmail(sender, [recipient], data)`, one recipient per transaction, so every reply
-belongs to exactly one message:
+belongs to exactly one message. Where the server offers PIPELINING (RFC 2920), MAIL, RCPT
+and DATA go in one write, and their replies are read together: one round trip before the
+content rather than three, which is most of what a message waits for on a fast link.
 - 2xx to DATA → SENT, the server's reply (often "queued as ID") kept as provider_id;
 - 4xx → RETRY, 5xx → REJECTED, with the reply as detail;
 - 421, or a connection dropped before the end-of-data dot went out → the connection is
@@ -34,6 +36,7 @@ certificate, not permanent (and `unreachable`) for a refused or timed-out connec
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import smtplib
@@ -44,7 +47,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 from urllib.parse import unquote, urlsplit
 
 from newsletter.core.errors import ConfigError
@@ -154,6 +157,12 @@ def _data(connection: smtplib.SMTP, state: _DataState, msg: Buffer | str) -> tup
     code, reply = connection.getreply()
     if code != 354:
         raise smtplib.SMTPDataError(code, reply)
+    return _content(connection, state, msg)
+
+
+def _content(connection: smtplib.SMTP, state: _DataState, msg: Buffer | str) -> tuple[int, bytes]:
+    """After the server's 354: the content, `state.before_dot`, the dot, `state.after_dot`,
+    and the server's reply."""
     content = msg.encode("utf-8") if isinstance(msg, str) else bytes(msg)
     content = _dot_stuffed(content)
     if not content.endswith(b"\r\n"):
@@ -183,18 +192,102 @@ def _data(connection: smtplib.SMTP, state: _DataState, msg: Buffer | str) -> tup
     return state.reply
 
 
-class _Connection(smtplib.SMTP):
+def _refusal(
+    step: int, reply: tuple[int, bytes], sender: str, recipient: str
+) -> smtplib.SMTPException:
+    """The exception smtplib raises for a refused MAIL (step 0), RCPT (1) or DATA (2)."""
+    if step == 0:
+        return smtplib.SMTPSenderRefused(reply[0], reply[1], sender)
+    if step == 1:
+        return smtplib.SMTPRecipientsRefused({recipient: reply})
+    return smtplib.SMTPDataError(reply[0], reply[1])
+
+
+def _reset(connection: smtplib.SMTP) -> None:
+    """RSET, as smtplib does after a refusal; a server gone meanwhile is found later."""
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        connection.rset()
+
+
+class _Pipelined:
+    """DATA and sendmail as above, for both kinds of connection."""
+
     state: _DataState
 
     def data(self, msg: Buffer | str) -> tuple[int, bytes]:
-        return _data(self, self.state, msg)
+        return _data(cast(smtplib.SMTP, self), self.state, msg)
+
+    def sendmail(
+        self,
+        from_addr: str,
+        to_addrs: str | Sequence[str],
+        msg: Buffer | str,
+        mail_options: Sequence[str] = (),
+        rcpt_options: Sequence[str] = (),
+    ) -> dict[str, tuple[int, bytes]]:
+        """smtplib's sendmail, with MAIL, RCPT and DATA in one write when the server
+        offers PIPELINING (RFC 2920): one round trip before the content instead of three.
+        It raises what smtplib's would, so that callers read the outcome the same way."""
+        connection = cast(smtplib.SMTP, self)
+        state = self.state
+        connection.ehlo_or_helo_if_needed()
+        recipients = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
+        content = msg.encode("utf-8") if isinstance(msg, str) else bytes(msg)
+        if len(recipients) != 1 or rcpt_options or not connection.has_extn("pipelining"):
+            return smtplib.SMTP.sendmail(
+                connection, from_addr, recipients, content, list(mail_options), list(rcpt_options)
+            )
+        options = list(mail_options)
+        if connection.has_extn("size"):
+            options.insert(0, f"size={len(content)}")
+        if any(option.lower() == "smtputf8" for option in options):
+            if not connection.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
+            connection.command_encoding = "utf-8"
+        lines = [
+            f"mail FROM:{smtplib.quoteaddr(from_addr)}{''.join(' ' + o for o in options)}",
+            f"rcpt TO:{smtplib.quoteaddr(recipients[0])}",
+            "data",
+        ]
+        if any("\r" in line or "\n" in line for line in lines):
+            raise ValueError("command and arguments contain prohibited newline characters")
+        state.dot_sent = False
+        connection.send("".join(line + "\r\n" for line in lines))
+        # Read one by one: after a 421 the server has closed and answers nothing more.
+        replies: list[tuple[int, bytes]] = []
+        for _ in lines:
+            reply = connection.getreply()
+            if reply[0] == 421:
+                connection.close()
+                raise _refusal(len(replies), reply, from_addr, recipients[0])
+            replies.append(reply)
+        mail, rcpt, data = replies
+        envelope_taken = mail[0] == 250 and rcpt[0] in (250, 251)
+        if data[0] == 354 and not envelope_taken:
+            # A server that took DATA after refusing the envelope gets an empty message, which
+            # it must refuse for want of a recipient (RFC 2920, 3.1).
+            connection.send(b".\r\n")
+            connection.getreply()
+        if not envelope_taken or data[0] != 354:
+            _reset(connection)
+            step = 0 if mail[0] != 250 else 1 if rcpt[0] not in (250, 251) else 2
+            raise _refusal(step, replies[step], from_addr, recipients[0])
+        code, text = _content(connection, state, content)
+        if code != 250:
+            if code == 421:
+                connection.close()
+            else:
+                _reset(connection)
+            raise smtplib.SMTPDataError(code, text)
+        return {}
 
 
-class _TlsConnection(smtplib.SMTP_SSL):
-    state: _DataState
+class _Connection(_Pipelined, smtplib.SMTP):
+    pass
 
-    def data(self, msg: Buffer | str) -> tuple[int, bytes]:
-        return _data(self, self.state, msg)
+
+class _TlsConnection(_Pipelined, smtplib.SMTP_SSL):
+    pass
 
 
 def _state(connection: smtplib.SMTP) -> _DataState:

@@ -51,6 +51,9 @@ class Mta:
     # DATA left unfinished by a closed connection: (recipient, bytes read so far).
     unfinished: list[tuple[str, bytes]] = field(default_factory=list)
     drop_every: int = 0
+    # Offer PIPELINING, as Postfix does: the client then writes MAIL, RCPT and DATA at
+    # once, which this server, reading line by line, answers one after another.
+    pipelining: bool = True
     # The ends of data that got no reply: (recipient, Message-ID, kept).
     dropped: list[tuple[str, str, bool]] = field(default_factory=list)
     port: int = 0
@@ -125,7 +128,8 @@ class Mta:
                 while line := reader.readline():
                     command = line[:4].upper()
                     if command in (b"EHLO", b"HELO"):
-                        send(b"250-mta.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+                        offer = b"250-PIPELINING\r\n" if self.pipelining else b""
+                        send(b"250-mta.test\r\n" + offer + b"250-8BITMIME\r\n250 SMTPUTF8\r\n")
                     elif command == b"MAIL":
                         recipient = ""
                         send(b"250 2.1.0 Ok\r\n")

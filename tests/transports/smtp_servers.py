@@ -43,7 +43,13 @@ class Accepted:
 
 
 class Mailbox:
-    """An aiosmtpd handler that stores accepted messages and applies one-shot rules."""
+    """An aiosmtpd handler that stores accepted messages and applies one-shot rules.
+
+    With `pipelining` it offers PIPELINING (RFC 2920), as Postfix and the big relays do;
+    aiosmtpd reads pipelined commands in order, one at a time, whatever it announces.
+    """
+
+    pipelining = False
 
     def __init__(self, rules: dict[str, list[tuple[str, str]]] | None = None) -> None:
         # recipient -> [(stage, reply)], stage "rcpt" or "data", reply "drop" or an SMTP line
@@ -70,6 +76,8 @@ class Mailbox:
         with self._lock:
             self.sessions += 1
         session.host_name = hostname
+        if self.pipelining:
+            return [responses[0], "250-PIPELINING", *responses[1:]]
         return responses
 
     async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:

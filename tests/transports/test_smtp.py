@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -25,6 +27,14 @@ from tests.transports.smtp_servers import (
     free_port,
     smtp_server,
 )
+
+
+@pytest.fixture(autouse=True, params=["one command at a time", "pipelining"])
+def server_pipelining(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Every test here against a server without PIPELINING, then one that offers it."""
+    pipelining = request.param == "pipelining"
+    monkeypatch.setattr(Mailbox, "pipelining", pipelining)
+    return pipelining
 
 
 @contextmanager
@@ -478,3 +488,127 @@ def test_settings_build_the_pool(content: Content, tls_files: TlsFiles) -> None:
         finally:
             transport.close()
     assert mailbox.sessions == 2
+
+
+# PIPELINING, against a server that reads exactly what the client wrote
+
+
+class ScriptedSmtp:
+    """An SMTP server in a thread that offers PIPELINING and answers nothing to MAIL, RCPT
+    and DATA until all three have arrived: a client that waited for each reply would get
+    none. `envelope_replies` are its answers to the three."""
+
+    def __init__(self, envelope_replies: tuple[str, str, str]) -> None:
+        self.envelope_replies = envelope_replies
+        self.commands: list[str] = []
+        self.messages: list[bytes] = []
+        self.failure: BaseException | None = None
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.close()
+        self._thread.join(timeout=10)
+
+    def _serve(self) -> None:
+        try:
+            connection, _ = self._server.accept()
+        except OSError:
+            return
+        try:
+            with connection:
+                connection.settimeout(10)
+                self._session(connection, connection.makefile("rb"))
+        except BaseException as exc:
+            self.failure = exc
+
+    def _session(self, connection: socket.socket, lines: Any) -> None:
+        def read() -> str:
+            line: bytes = lines.readline()
+            if not line:
+                raise ConnectionError("the client closed the connection")
+            command = line.decode().rstrip("\r\n")
+            self.commands.append(command)
+            return command
+
+        connection.sendall(b"220 scripted ESMTP\r\n")
+        read()
+        connection.sendall(b"250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+        while True:
+            command = read()
+            if command.upper() == "QUIT":
+                connection.sendall(b"221 bye\r\n")
+                return
+            if command.upper() == "RSET":
+                connection.sendall(b"250 reset\r\n")
+                continue
+            # Two more lines must already be on their way: read them before any reply.
+            read(), read()
+            mail, rcpt, data = self.envelope_replies
+            connection.sendall(f"{mail}\r\n{rcpt}\r\n{data}\r\n".encode())
+            if not data.startswith("354"):
+                continue
+            body = b""
+            while (line := lines.readline()) not in (b".\r\n", b""):
+                body += line
+            self.messages.append(body)
+            connection.sendall(b"250 queued\r\n" if body else b"554 no valid recipients\r\n")
+
+
+@contextmanager
+def scripted(envelope_replies: tuple[str, str, str]) -> Iterator[ScriptedSmtp]:
+    server = ScriptedSmtp(envelope_replies)
+    try:
+        yield server
+    finally:
+        server.close()
+    if server.failure is not None and not isinstance(server.failure, ConnectionError):
+        raise server.failure
+
+
+def test_mail_rcpt_and_data_go_in_one_write_to_a_pipelining_server(content: Content) -> None:
+    journal = RecordingJournal()
+    with (
+        scripted(("250 sender ok", "250 recipient ok", "354 go ahead")) as server,
+        transport_for(f"smtp://127.0.0.1:{server.port}") as transport,
+    ):
+        outcomes = transport.send_batch(content, messages(2), journal)
+    assert [o.status for o in outcomes] == [Status.SENT, Status.SENT]
+    assert [c.split(":")[0].upper() for c in server.commands[1:7]] == [
+        "MAIL FROM",
+        "RCPT TO",
+        "DATA",
+    ] * 2
+    assert len(server.messages) == 2 and journal.handed_over == [1, 2]
+
+
+def test_a_pipelined_refusal_of_the_recipient_is_its_outcome(content: Content) -> None:
+    with (
+        scripted(
+            ("250 sender ok", "550 5.1.1 no such user", "503 5.5.1 no valid recipients")
+        ) as server,
+        transport_for(f"smtp://127.0.0.1:{server.port}") as transport,
+    ):
+        outcomes = transport.send_batch(content, messages(1))
+    assert outcomes[0].status is Status.REJECTED
+    assert outcomes[0].detail == "550 5.1.1 no such user"
+    # The transaction was reset before the connection was used again.
+    assert "RSET" in [command.upper() for command in server.commands]
+    assert server.messages == []
+
+
+def test_a_server_that_takes_data_after_refusing_the_recipient_gets_no_content(
+    content: Content,
+) -> None:
+    journal = RecordingJournal()
+    with (
+        scripted(("250 sender ok", "550 5.1.1 no such user", "354 go ahead")) as server,
+        transport_for(f"smtp://127.0.0.1:{server.port}") as transport,
+    ):
+        outcomes = transport.send_batch(content, messages(1), journal)
+    assert outcomes[0].status is Status.REJECTED
+    assert outcomes[0].detail == "550 5.1.1 no such user"
+    # Only the lone dot that ends an empty DATA: the message itself never went.
+    assert server.messages == [b""] and journal.handed_over == []
