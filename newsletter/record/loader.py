@@ -384,8 +384,6 @@ def _message(err: ErrorDetails, fmt: str) -> str:
         return message
     if kind in ("string_too_short", "list_too_short"):
         return "must not be empty"
-    if kind == "string_pattern_mismatch":
-        return "may contain only lowercase letters, digits and hyphens"
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
     msg = str(err["msg"])

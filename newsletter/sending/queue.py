@@ -211,8 +211,10 @@ _RECORD = (
         state=bindparam("b_state"),
         attempts=bindparam("b_attempts"),
         not_before=bindparam("b_not_before"),
-        provider_id=bindparam("b_provider_id"),
-        detail=bindparam("b_detail"),
+        # A reader erased while their message was in flight keeps a blank row: the server's
+        # words may quote the address (newsletter.store.erasure).
+        provider_id=case((_c.subscriber_id.is_(None), None), else_=bindparam("b_provider_id")),
+        detail=case((_c.subscriber_id.is_(None), None), else_=bindparam("b_detail")),
         hard_bounce=bindparam("b_hard_bounce"),
         unanswered=bindparam("b_unanswered"),
         # The commit time stays on a sent row (when its end of data went out); any other

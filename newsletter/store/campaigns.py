@@ -201,7 +201,11 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    # None once the subscriber is erased (newsletter.store.erasure): the row stays, blanked,
+    # so that the campaign's figures do not change.
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL")
+    )
     # As they were when the campaign was created: the record of who was sent what.
     email: Mapped[str] = mapped_column(String(EMAIL_LENGTH))
     name: Mapped[str] = mapped_column(Text)

@@ -1,9 +1,12 @@
 """Erasing a subscriber for good, at their request (GDPR article 17).
 
 Everything that names them goes: the subscriber row with its name and attributes, their
-memberships, their event trail, the deliveries addressed to them (so campaign reports
-count them no longer), the forwards they made and those made to them, and their sign-up
-requests. What stays is the address's hash on the suppression list (see
+memberships, their event trail, the forwards they made and those made to them, and their
+sign-up requests. The deliveries addressed to them stay, with neither address, name, nor
+the server's words (which may quote the address), and no link to anyone: a campaign's
+sent, failed and skipped figures do not change when a reader asks to be forgotten. One of
+them not sent yet is skipped when its turn comes, as for anyone who left the list. What
+also stays is the address's hash on the suppression list (see
 `newsletter.store.suppressions`), so an import or a sign-up of the address is refused
 rather than bringing them back.
 """
@@ -52,7 +55,9 @@ def erase_subscriber(session: Session, subscriber_id: int, *, detail: str | None
             (Forward.subscriber_id == subscriber_id) | (Forward.friend_key == key)
         ),
         delete(SignupRequest).where(SignupRequest.email_key == key),
-        delete(Delivery).where(Delivery.subscriber_id == subscriber_id),
+        update(Delivery)
+        .where(Delivery.subscriber_id == subscriber_id)
+        .values(subscriber_id=None, email="", name="", detail=None, provider_id=None),
         delete(Event).where(Event.subscriber_id == subscriber_id),
         # A suppression recorded before the address was a subscriber names it in the detail.
         update(Event)

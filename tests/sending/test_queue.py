@@ -12,15 +12,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from newsletter.sending.policy import Decision
 from newsletter.sending.queue import (
     SETTLED_AGAIN,
     SETTLED_SENT,
     SETTLED_UNANSWERED,
     claim_batch,
     feed_storm,
+    record_results,
     settle_in_flight,
 )
 from newsletter.store.campaigns import Campaign, Delivery, DeliveryState
+from newsletter.store.erasure import erase_subscriber
 from newsletter.store.types import utcnow
 from newsletter.transports.base import Outcome, Status
 from tests.sending.helpers import new_campaign, populated_list
@@ -40,6 +43,64 @@ def postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def storm(campaign_id: int, outcomes: list[Outcome], limit: int = 3) -> str | None:
     with session_scope(write=True) as session:
         return feed_storm(session, campaign_id, outcomes, limit=limit)
+
+
+def test_a_delivery_whose_reader_was_erased_is_skipped_not_sent(db: str) -> None:
+    audience = populated_list(active=3)
+    campaign_id = new_campaign(audience)
+    with session_scope() as session:
+        first = session.scalars(
+            select(Delivery).where(Delivery.campaign_id == campaign_id).order_by(Delivery.id)
+        ).first()
+        assert first is not None and first.subscriber_id is not None
+        erased, address = first.subscriber_id, first.email
+    with session_scope(write=True) as session:
+        erase_subscriber(session, erased)
+
+    with session_scope(write=True) as session:
+        claim = claim_batch(session, campaign_id, limit=10, now=utcnow(), owner="runner-a")
+
+    assert claim.skipped == 1
+    claimed = [c.addressee.email for c in claim.deliveries]
+    assert len(claimed) == 2 and address not in claimed and "" not in claimed
+    with session_scope() as session:
+        states = session.scalars(
+            select(Delivery.state).where(Delivery.subscriber_id.is_(None))
+        ).all()
+    assert states == [DeliveryState.SKIPPED]
+
+
+def test_a_reader_erased_while_in_flight_keeps_a_blank_row(db: str) -> None:
+    audience = populated_list(active=2)
+    campaign_id = new_campaign(audience)
+    with session_scope(write=True) as session:
+        claim = claim_batch(session, campaign_id, limit=10, now=utcnow(), owner="runner-a")
+    first = claim.deliveries[0]
+    with session_scope(write=True) as session:
+        erase_subscriber(session, first.addressee.subscriber_id)
+    refused = f"550 5.1.1 <{first.addressee.email}>: no such user"
+
+    with session_scope(write=True) as session:
+        record_results(
+            session,
+            campaign_id,
+            [
+                (claimed, Decision(DeliveryState.FAILED, 1, None, refused, provider_id=refused))
+                for claimed in claim.deliveries
+            ],
+            now=utcnow(),
+            hard_bounce_limit=2,
+        )
+
+    with session_scope() as session:
+        rows = session.execute(
+            select(Delivery.subscriber_id, Delivery.state, Delivery.detail, Delivery.provider_id)
+            .where(Delivery.campaign_id == campaign_id)
+            .order_by(Delivery.id)
+        ).all()
+    erased_row, other_row = rows
+    assert tuple(erased_row) == (None, DeliveryState.FAILED, None, None)
+    assert other_row.detail == refused
 
 
 def test_the_storm_is_counted_on_the_campaign_across_runners(db: str) -> None:

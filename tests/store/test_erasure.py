@@ -4,8 +4,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
+from newsletter.store.campaigns import Delivery, DeliveryState
 from newsletter.store.erasure import ErasureBusyError, erase_subscriber
 from newsletter.store.errors import StoreError, SuppressedError
 from newsletter.store.forwards import ForwardLimits, claim_forward
@@ -78,7 +79,33 @@ def test_erasure_leaves_neither_address_nor_name_in_any_table(db: str) -> None:
     ]
     # The friend and their own trail are untouched.
     assert rows("SELECT email FROM subscribers") == [("friend@example.org",)]
-    assert rows("SELECT email FROM deliveries") == [("friend@example.org",)]
+    assert rows("SELECT email FROM deliveries WHERE subscriber_id IS NOT NULL") == [
+        ("friend@example.org",)
+    ]
+
+
+def test_an_erased_readers_deliveries_stay_blank_and_the_figures_do_not_change(db: str) -> None:
+    subscriber_id, _ = _person_with_a_history()
+    with session_scope(write=True) as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.subscriber_id == subscriber_id)
+            .values(
+                state=DeliveryState.FAILED,
+                detail=f"550 5.1.1 <{ADDRESS}>: no such user",
+                provider_id=f"bounce for {ADDRESS}",
+            )
+        )
+    before = rows("SELECT campaign_id, state FROM deliveries ORDER BY id")
+
+    with session_scope(write=True) as session:
+        erase_subscriber(session, subscriber_id)
+
+    # Who was sent what is gone; that something was sent, and how it went, stays.
+    assert rows("SELECT campaign_id, state FROM deliveries ORDER BY id") == before
+    assert rows(
+        "SELECT email, name, detail, provider_id FROM deliveries WHERE subscriber_id IS NULL"
+    ) == [("", "", None, None)]
 
 
 def test_an_erased_address_cannot_be_subscribed_again(db: str) -> None:

@@ -194,7 +194,5 @@ def message_of(err: ErrorDetails) -> str:
         return "Required."
     if kind == "extra_forbidden":
         return "Not a field of the record."
-    if kind == "string_pattern_mismatch":
-        return "Only lowercase letters, digits and hyphens."
     message = str(err["msg"]).removeprefix("Value error, ")
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
