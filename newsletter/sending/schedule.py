@@ -22,13 +22,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.core.errors import ConfigError, NewsletterError
 from newsletter.core.settings import Settings
 from newsletter.store.campaigns import (
     Campaign,
+    CampaignRunner,
     CampaignStateError,
     CampaignStatus,
     UnknownCampaignError,
@@ -157,23 +158,43 @@ def start_due(session: Session, campaign_id: int, *, now: datetime) -> bool:
     return bool(getattr(moved, "rowcount", 0) == 1)
 
 
+def unstart(session: Session, campaign_id: int, *, now: datetime) -> bool:
+    """Back to scheduled, still due, a campaign that `start_due` moved but could not hand
+    to the queue (the broker down), so that the next round tries again rather than leave
+    it sending with nobody on it; False if a runner has joined it meanwhile."""
+    moved = session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.status == CampaignStatus.SENDING,
+            ~exists().where(CampaignRunner.campaign_id == campaign_id),
+        )
+        .values(status=CampaignStatus.SCHEDULED, started_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(moved, "rowcount", 0) == 1)
+
+
 class Poller:
     """In a worker's main process: every `interval` seconds, and at once when started,
     each due scheduled campaign that this poller wins goes to `hand_over` (the queue).
 
-    `start_due_ones` does one round, through `starter` (the campaign service's, which
-    holds the database); a round that fails (the database is down) is logged and the
-    next one tries again."""
+    `round` does one, through `starter` (the campaign service's, which holds the
+    database); a round that fails (the database is down) is logged and the next one tries
+    again. A campaign won but not handed over goes back through `unstarter`, to be tried
+    again at the next round."""
 
     def __init__(
         self,
         starter: Callable[[], list[int]],
         hand_over: Callable[[int], None],
+        unstarter: Callable[[int], bool],
         *,
         interval: float = POLL_INTERVAL,
     ) -> None:
         self._starter = starter
         self._hand_over = hand_over
+        self._unstarter = unstarter
         self.interval = interval
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -189,17 +210,36 @@ class Poller:
 
     def round(self) -> list[int]:
         """One look for due campaigns; the ids this poller started and handed over."""
-        started = self._starter()
-        for campaign_id in started:
+        handed: list[int] = []
+        for campaign_id in self._starter():
             try:
                 self._hand_over(campaign_id)
             except NewsletterError as exc:
-                # It is sending with nobody on it, so interrupted: the next worker to start
-                # hands it over (worker.adopt_interrupted), or `campaigns resume` sends it.
-                log.error("scheduled campaign %s started but not handed over: %s", campaign_id, exc)
+                self._take_back(campaign_id, exc)
             else:
+                handed.append(campaign_id)
                 log.info("scheduled campaign %s is due: handed to the workers", campaign_id)
-        return started
+        return handed
+
+    def _take_back(self, campaign_id: int, error: NewsletterError) -> None:
+        try:
+            back = self._unstarter(campaign_id)
+        except Exception as exc:
+            # Sending with nobody on it: the next worker to start hands it over
+            # (worker.adopt_interrupted), or `campaigns resume` sends it.
+            log.error(
+                "scheduled campaign %s started but not handed over (%s), nor put back: %s",
+                campaign_id,
+                error,
+                exc,
+            )
+            return
+        log.warning(
+            "scheduled campaign %s could not be handed to the workers (%s); %s",
+            campaign_id,
+            error,
+            "trying again at the next look" if back else "a runner has it meanwhile",
+        )
 
     def _loop(self) -> None:
         while not self._stopped.is_set():

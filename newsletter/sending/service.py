@@ -342,6 +342,11 @@ class CampaignService:
                     started.append(campaign_id)
         return started
 
+    def unstart(self, campaign_id: int) -> bool:
+        """Put back, still due, a campaign `start_due` moved but could not hand over."""
+        with self._writing() as session:
+            return schedule.unstart(session, campaign_id, now=utcnow())
+
     def _reading(self) -> AbstractContextManager[Session]:
         return session_scope(self.engine)
 

@@ -259,7 +259,13 @@ def _poll_schedule(settings: Settings) -> None:
         finally:
             engine.dispose()
 
-    poller = Poller(start_due, lambda campaign_id: enqueue(settings, campaign_id))
+    def unstart(campaign_id: int) -> bool:
+        try:
+            return service.unstart(campaign_id)
+        finally:
+            engine.dispose()
+
+    poller = Poller(start_due, lambda campaign_id: enqueue(settings, campaign_id), unstart)
     # Ready: the pool has been forked, so the thread exists in this process alone.
     signals.worker_ready.connect(lambda **_: poller.start(), weak=False)
     signals.worker_shutdown.connect(lambda **_: poller.stop(), weak=False)

@@ -16,12 +16,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import select
 
 from newsletter.core.errors import ConfigError
 from newsletter.core.settings import get_settings
-from newsletter.sending.schedule import POLL_INTERVAL, ScheduleError, parse_time, shown
+from newsletter.sending.schedule import POLL_INTERVAL, Poller, ScheduleError, parse_time, shown
 from newsletter.sending.service import CampaignService
+from newsletter.sending.worker import enqueue
 from newsletter.store.campaigns import (
     Campaign,
     CampaignStateError,
@@ -46,7 +48,7 @@ from tests.sending.test_worker import (
     workers,  # noqa: F401 (a fixture)
 )
 from tests.store.databases import current_engine, session_scope
-from tests.transports.smtp_servers import Mailbox
+from tests.transports.smtp_servers import Mailbox, free_port
 
 PLUS_FIVE = timezone(timedelta(hours=5))
 
@@ -70,7 +72,7 @@ def _campaign(campaign_id: int) -> Campaign:
 
 
 def _service(**changes: object) -> CampaignService:
-    settings = sending_settings(broker_url=f"{REDIS}/1", **changes)
+    settings = sending_settings(**{"broker_url": f"{REDIS}/1", **changes})
     return CampaignService(settings, current_engine())
 
 
@@ -219,6 +221,41 @@ def test_a_due_campaign_is_started_by_one_poller_only(db: str) -> None:
         campaign = _campaign(campaign_id)
         assert campaign.status is CampaignStatus.SENDING
         assert campaign.started_at is not None
+
+
+def test_a_due_campaign_the_broker_cannot_take_is_tried_again_at_the_next_look(
+    db: str,
+) -> None:
+    """Won while the broker is down: put back as scheduled (not left sending with nobody
+    on it), and handed over by the first look after the broker is back."""
+    audience = populated_list(active=2)
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    down = _service(broker_url=f"redis://127.0.0.1:{free_port()}/0", broker_queue=queue)
+    campaign_id = _scheduled(down, audience, _now() + timedelta(hours=1))
+    with session_scope(write=True) as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        campaign.scheduled_at = _now() - timedelta(seconds=1)
+
+    poller = Poller(down.start_due, lambda key: enqueue(down.settings, key), down.unstart)
+    assert poller.round() == []
+    campaign = _campaign(campaign_id)
+    assert campaign.status is CampaignStatus.SCHEDULED and campaign.started_at is None
+
+    url = f"{REDIS}/{random.randint(1, 14)}"
+    _reachable(url)
+    up = _service(broker_url=url, broker_queue=queue)
+    try:
+        poller = Poller(up.start_due, lambda key: enqueue(up.settings, key), up.unstart)
+        assert poller.round() == [campaign_id]
+        assert _campaign(campaign_id).status is CampaignStatus.SENDING
+        client = redis.Redis.from_url(url)
+        try:
+            assert client.llen(queue) == 1
+        finally:
+            client.close()
+    finally:
+        delete_queue(url, queue)
 
 
 # The commands
