@@ -1,5 +1,7 @@
 """A real `newsletter send`, killed with SIGKILL at several moments and resumed each time,
-must end with every eligible recipient having exactly one message accepted by the server.
+must end with every eligible recipient having one message accepted by the server: exactly
+one, but for the one case the design trades a copy for no loss (a kill between the dot's
+write and its mark: sent again, same Message-ID, counted as may be duplicated).
 
 The kills land in the three places that matter, in random positions of the list:
 1. at a random moment, once the database shows progress (anywhere: claiming, rendering,
@@ -7,7 +9,8 @@ The kills land in the three places that matter, in random positions of the list:
 2. while the client is writing a message's content (the server has just answered DATA):
    that message, and the rest of its batch, must be sent again on resume;
 3. right after the server has read a message's end-of-data dot, before it has replied:
-   that message must count as sent on resume and not be sent again.
+   that message must count as sent on resume and not be sent again (unless the kill beat
+   the sender's mark of the dot, see above).
 
 On SQLite and on PostgreSQL.
 """
@@ -86,7 +89,16 @@ def test_a_send_killed_again_and_again_delivers_each_message_exactly_once(
     for recipient, message_id in counts:
         by_recipient.setdefault(recipient, []).append(message_id)
     twice = {key: n for key, n in counts.items() if n > 1}
-    assert twice == {}, f"accepted more than once: {twice}"
+    # The one copy the design allows (newsletter.sending.journal): a kill inside the
+    # microsecond between the dot's write and its mark, which the scheduler can make the
+    # server's kill land in. That message is sent again with the same Message-ID and
+    # counted as may be duplicated; any other copy is a defect.
+    counted = {
+        str(row[0]) for row in _query(database, "SELECT email FROM deliveries WHERE unanswered > 0")
+    }
+    uncounted = {key: n for key, n in twice.items() if n > 2 or key[0] not in counted}
+    assert uncounted == {}, f"accepted more than once, not counted as may be duplicated: {twice}"
+    assert len(twice) <= 3, f"more copies than kills: {twice}"
     assert sorted(by_recipient) == sorted(eligible), _missing(eligible, by_recipient, mta)
     assert all(len(ids) == 1 for ids in by_recipient.values())
     assert _states(database) == {"sent": len(eligible)}
