@@ -60,20 +60,12 @@ def web_page(html: str) -> str:
     in a mail reader, which shows it among its own page), becomes the page's <main>
     landmark, so a screen reader can jump to the newsletter and is not told it is an email.
     """
-    opening = _EMAIL_WRAPPER.search(html)
-    closing = _BODY_END.search(html)
-    if opening is None or closing is None:
+    wrapper = _wrapper(html)
+    if wrapper is None:
         return html
-    tag = "<main" + _WRAPPER_ROLE.sub("", opening[0])[len("<div") :]
-    # The wrapper is the body's last element, so the body's last </div> closes it.
-    end = html.rfind("</div>", 0, closing.end())
-    return (
-        html[: opening.start()]
-        + tag
-        + html[opening.end() : end]
-        + "</main>"
-        + html[end + len("</div>") :]
-    )
+    start, inside, end = wrapper
+    tag = "<main" + _WRAPPER_ROLE.sub("", html[start:inside])[len("<div") :]
+    return html[:start] + tag + html[inside:end] + "</main>" + html[end + len("</div>") :]
 
 
 def email_page(html: str) -> str:
@@ -82,18 +74,23 @@ def email_page(html: str) -> str:
     of its own, where a main landmark is what a screen reader jumps to; the article inside
     it still tells a webmail reader's screen reader where the email starts.
     """
+    wrapper = _wrapper(html)
+    if wrapper is None:
+        return html
+    start, _, end = wrapper
+    end += len("</div>")
+    return html[:start] + '<div role="main">' + html[start:end] + "</div>" + html[end:]
+
+
+def _wrapper(html: str) -> tuple[int, int, int] | None:
+    """Where MJML's email wrapper opens, where its content starts, and where its closing
+    </div> is; None when the HTML has none."""
     opening = _EMAIL_WRAPPER.search(html)
     closing = _BODY_END.search(html)
     if opening is None or closing is None:
-        return html
-    end = html.rfind("</div>", 0, closing.end()) + len("</div>")
-    return (
-        html[: opening.start()]
-        + '<div role="main">'
-        + html[opening.start() : end]
-        + "</div>"
-        + html[end:]
-    )
+        return None
+    # The wrapper is the body's last element, so the body's last </div> closes it.
+    return opening.start(), opening.end(), html.rfind("</div>", 0, closing.end())
 
 
 def minify(html: str) -> str:

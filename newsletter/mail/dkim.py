@@ -92,7 +92,7 @@ def _checked_name(value: str, what: str, setting: str) -> str:
     same IDNA 2008 rules as the From address, so that d= and the From domain align)."""
     name = value.strip().rstrip(".").lower()
     try:
-        ascii_name = ascii_domain(name) if name else ""
+        ascii_name = ascii_domain(name)
     except ValueError:
         ascii_name = ""
     labels = ascii_name.split(".")
